@@ -1,0 +1,60 @@
+# Remora Admin. `make run` starts the console; `make test` runs every check CI runs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# A Python >= 3.12: $(PYTHON) if given, else python3.13/python3.12 on PATH, else pyenv's newest.
+PYTHON ?= $(shell for p in python3.14 python3.13 python3.12 $$( (pyenv root 2>/dev/null || echo $$HOME/.pyenv) | xargs -I{} sh -c 'ls -d {}/versions/3.1[2-9]*/bin/python3 2>/dev/null' | sort -rV) python3; do \
+  command -v $$p >/dev/null 2>&1 || [ -x "$$p" ] || continue; \
+  $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { command -v $$p 2>/dev/null || echo $$p; } && break; \
+done)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+HTMX_VERSION := 4.0.1
+PICO_VERSION := 2.1.1
+
+.PHONY: help run test lint venv vendor bench clean
+
+help:
+	@echo "make run    - start the console (web + worker) on http://127.0.0.1:8000"
+	@echo "make test   - lint, checks and the whole test suite against real services"
+	@echo "make bench  - run the benchmarks under bench/"
+	@echo "make vendor - re-vendor htmx $(HTMX_VERSION) and Pico CSS $(PICO_VERSION) from npm"
+
+$(STAMP): pyproject.toml
+	@if [ -z "$(PYTHON)" ]; then \
+	  echo "No Python 3.12 or newer found (Django 6 needs it). Install one (e.g. 'pyenv install 3.13')" \
+	       "or run: make $(MAKECMDGOALS) PYTHON=/path/to/python3.12" >&2; exit 1; fi
+	@echo "Creating $(VENV) with $(PYTHON) ($$($(PYTHON) --version))"
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	@DEBUG=$${DEBUG:-true} $(PY) manage.py devstack
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: $(STAMP) lint
+	DEBUG=true $(PY) manage.py check --fail-level WARNING
+	DEBUG=true $(PY) manage.py makemigrations --check --dry-run
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+vendor:
+	@tmp=$$(mktemp -d) && cd $$tmp && \
+	  npm pack --silent htmx.org@$(HTMX_VERSION) @picocss/pico@$(PICO_VERSION) >/dev/null && \
+	  tar xzf htmx.org-$(HTMX_VERSION).tgz && cp package/dist/htmx.min.js package/LICENSE $(CURDIR)/static/vendor/htmx/ && rm -rf package && \
+	  tar xzf picocss-pico-$(PICO_VERSION).tgz && cp package/css/pico.min.css package/LICENSE.md $(CURDIR)/static/vendor/pico/ && \
+	  printf 'htmx.org $(HTMX_VERSION)\n@picocss/pico $(PICO_VERSION)\n' > $(CURDIR)/static/vendor/VERSIONS && \
+	  rm -rf $$tmp && echo "Vendored htmx $(HTMX_VERSION) and Pico CSS $(PICO_VERSION) into static/vendor/"
+
+clean:
+	rm -rf $(VENV) var/staticfiles

@@ -1,0 +1,132 @@
+"""The one write path into the audit log, and the chain check.
+
+`record(...)` is called explicitly where a change happens, inside the same transaction, so a
+change that rolls back leaves no event. Writers lock the chain head row, which keeps one unbroken
+chain however many processes write at once.
+"""
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import models, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from .models import GENESIS_HASH, AuditEvent, ChainHead
+
+REDACTED = "[redacted]"
+_SECRET_KEY = re.compile(r"pass(word)?|secret|token|private|credential|otp|key_material", re.I)
+
+
+def redact(value: Any) -> Any:
+    """Replace the values of secret-looking keys, however deeply nested."""
+    if isinstance(value, Mapping):
+        return {
+            str(k): (REDACTED if _SECRET_KEY.search(str(k)) else redact(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [redact(v) for v in value]
+    return value
+
+
+def _client_ip(request: HttpRequest | None) -> str | None:
+    if request is None:
+        return None
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def record(
+    action: str,
+    *,
+    request: HttpRequest | None = None,
+    actor: Any = None,
+    actor_name: str = "",
+    target: models.Model | None = None,
+    target_repr: str = "",
+    zone: str = "",
+    details: Mapping[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event to the chain and return it.
+
+    The actor is `actor`, else the request's authenticated user, else the system. `actor_name`
+    is kept even when the user is later deleted (and names who tried, for failed logins).
+    """
+    if actor is None and request is not None:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            actor = user
+    if actor is not None and not actor_name:
+        actor_name = actor.get_username()
+    with transaction.atomic():
+        head, _ = ChainHead.objects.select_for_update().get_or_create(id=1)
+        event = AuditEvent(
+            sequence=head.sequence + 1,
+            occurred_at=timezone.now(),
+            actor=actor,
+            actor_name=actor_name[:150] or "system",
+            action=action,
+            target_type=target._meta.label_lower if target is not None else "",
+            target_id=str(target.pk) if target is not None else "",
+            target_repr=(target_repr or (str(target) if target is not None else ""))[:200],
+            zone=zone,
+            ip=_client_ip(request),
+            user_agent=(request.META.get("HTTP_USER_AGENT", "") if request else "")[:300],
+            details=redact(dict(details or {})),
+            previous_hash=head.hash,
+        )
+        event.hash = event.compute_hash()
+        event.save()
+        ChainHead.objects.filter(id=1).update(sequence=event.sequence, hash=event.hash)
+    return event
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    checked: int
+    broken_at: int | None = None
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.broken_at is None
+
+
+def _events_in_order(chunk_size: int) -> Iterator[AuditEvent]:
+    return AuditEvent.objects.order_by("sequence").iterator(chunk_size=chunk_size)
+
+
+def verify_chain(chunk_size: int = 5000) -> ChainReport:
+    """Walk the whole chain and report the first event that breaks it."""
+    expected, previous_hash, checked = 1, GENESIS_HASH, 0
+    for event in _events_in_order(chunk_size):
+        if event.sequence != expected:
+            return ChainReport(
+                checked,
+                expected,
+                f"event #{expected} is missing (the chain jumps to #{event.sequence})",
+            )
+        if event.previous_hash != previous_hash:
+            return ChainReport(
+                checked,
+                event.sequence,
+                f"event #{event.sequence} does not link to event #{expected - 1} "
+                "(rows removed or reordered)",
+            )
+        if event.compute_hash() != event.hash:
+            return ChainReport(
+                checked, event.sequence, f"event #{event.sequence} was altered after it was written"
+            )
+        checked += 1
+        expected += 1
+        previous_hash = event.hash
+    head = ChainHead.objects.filter(id=1).first()
+    last = expected - 1
+    if head is not None and (head.sequence != last or head.hash != previous_hash):
+        if head.sequence > last:
+            reason = f"events #{last + 1} to #{head.sequence} are missing from the end of the chain"
+            return ChainReport(checked, last + 1, reason)
+        return ChainReport(checked, head.sequence, "the chain head does not match the last event")
+    return ChainReport(checked)

@@ -1,0 +1,18 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from hosts import views as host_views
+
+from . import views
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("login/", views.LoginView.as_view(), name="login"),
+    path("logout/", views.logout_view, name="logout"),
+    path("hosts/", include("hosts.urls")),
+    path("phases/", host_views.phase_list, name="phases"),
+    path("audit/", include("remora_admin.audit.urls")),
+    path("admin/", admin.site.urls),
+]
+
+handler404 = "remora_admin.views.not_found"

@@ -1,0 +1,16 @@
+"""Test settings: the real settings, pointed at the real services this machine runs.
+
+MariaDB at 127.0.0.1:3306 (root, empty password) and Redis db 15, unless DATABASE_URL or
+TEST_REDIS_URL say otherwise.
+"""
+
+import os
+
+os.environ.setdefault("DEBUG", "true")
+os.environ.setdefault("DATABASE_URL", "mysql://root:@127.0.0.1:3306/remora")
+os.environ["REDIS_URL"] = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+from remora_admin.settings import *  # noqa: E402, F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast, tests only
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

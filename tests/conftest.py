@@ -1,0 +1,33 @@
+"""Shared test setup. The real services (MariaDB, Redis, sshd, Chromium) come from the plugins
+below; each starts or installs what it needs, or fails with a message that names the service."""
+
+import pytest
+from django.db.backends.mysql.operations import DatabaseOperations
+
+pytest_plugins = [
+    "tests.fixtures.services",
+    "tests.fixtures.sshd",
+    "tests.fixtures.browser",
+]
+
+_original_sql_flush = DatabaseOperations.sql_flush
+
+
+def _truncating_sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):
+    # Transactional tests empty every table afterwards. Django's MySQL flush uses DELETE, which
+    # the audit table's append-only trigger refuses (as it should); TRUNCATE is DDL, fires no
+    # trigger, and is what a test database reset means.
+    return _original_sql_flush(
+        self, style, tables, reset_sequences=True, allow_cascade=allow_cascade
+    )
+
+
+DatabaseOperations.sql_flush = _truncating_sql_flush
+
+
+@pytest.fixture
+def topology(db):
+    """The seed's beamrider topology, loaded as `manage.py load_topology` loads it."""
+    from hosts.topology import load_topology
+
+    load_topology()

@@ -60,10 +60,21 @@ def _host_of(target: str) -> str:
     return target.split(":", 1)[0]
 
 
-def topology(phase: GrowthPhase, added: set[tuple[str, str]] | None = None) -> Diagram:
-    """The picture of `phase`; placements in `added` are highlighted as new in this phase."""
+def topology(
+    phase: GrowthPhase,
+    added: set[tuple[str, str]] | None = None,
+    hosts: set[str] | None = None,
+) -> Diagram:
+    """The picture of `phase`; placements in `added` are highlighted as new in this phase.
+
+    With `hosts` (names), only those hosts are drawn.
+    """
     added = added or set()
-    placements = list(phase.placements.select_related("host", "host__zone"))
+    placements = [
+        p
+        for p in phase.placements.select_related("host", "host__zone")
+        if hosts is None or p.host.name in hosts
+    ]
     kind_order = list(K.values)
     hosts: dict[str, Host] = {}
     for p in placements:

@@ -5,6 +5,7 @@ typo in the environment stops the process at start-up instead of misbehaving lat
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -112,6 +113,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
     "django_rq",
     "remora_admin",
     "remora_admin.audit",
@@ -127,9 +132,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "remora_admin.access.middleware.SessionLifetimeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "remora_admin.urls"
@@ -146,6 +154,7 @@ TEMPLATES = [
                 "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "remora_admin.access.context_processors.access",
             ],
         },
     },
@@ -167,9 +176,32 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
+
+# Sessions end after this long idle, and in any case this long after sign-in.
+REMORA_SESSION_IDLE_MINUTES = env_int("REMORA_SESSION_IDLE_MINUTES", 30, minimum=1)
+REMORA_SESSION_MAX_HOURS = env_int("REMORA_SESSION_MAX_HOURS", 12, minimum=1)
+SESSION_COOKIE_AGE = REMORA_SESSION_MAX_HOURS * 3600
+# Sensitive actions (grants, deactivation, trusting host keys) ask for the password again when
+# it was not entered within this many minutes.
+REMORA_SUDO_MINUTES = env_int("REMORA_SUDO_MINUTES", 10, minimum=1)
+# The dashboard warns when a restricted zone has more people able to operate it than this.
+REMORA_RESTRICTED_CONTROLLER_LIMIT = env_int("REMORA_RESTRICTED_CONTROLLER_LIMIT", 4, minimum=1)
+
+# Login lockout (django-axes): after this many failures for one user name, wait the cool-off.
+AXES_FAILURE_LIMIT = env_int("REMORA_LOCKOUT_FAILURES", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("REMORA_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
+OTP_TOTP_ISSUER = "Remora Admin"
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
@@ -215,5 +247,8 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     # Django's own loggers would print a second copy through their default handler.
-    "loggers": {"django": {"handlers": ["console"], "level": "INFO", "propagate": False}},
+    "loggers": {
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "axes": {"level": "WARNING"},
+    },
 }

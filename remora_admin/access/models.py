@@ -1,5 +1,9 @@
+from django.conf import settings
+from django.contrib.auth.models import Group
 from django.core.validators import RegexValidator
 from django.db import models
+from django.db.models import Q
+from django.utils import timezone
 
 slug_name = RegexValidator(
     r"^[a-z][a-z0-9-]{0,62}$",
@@ -19,6 +23,15 @@ class Zone(models.Model):
         max_length=16, choices=Sensitivity.choices, default=Sensitivity.STANDARD
     )
     description = models.TextField(blank=True)
+    controller_limit = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="Warn when more people than this can operate hosts in the zone.",
+    )
+    requires_approval = models.BooleanField(
+        default=False,
+        help_text="Provisioning runs wait for a second person's approval.",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -29,3 +42,95 @@ class Zone(models.Model):
     @property
     def is_restricted(self) -> bool:
         return self.sensitivity == self.Sensitivity.RESTRICTED
+
+
+class Role(models.TextChoices):
+    VIEWER = "viewer", "Viewer"
+    OPERATOR = "operator", "Operator"
+    ZONE_ADMIN = "zone_admin", "Zone admin"
+    AUDITOR = "auditor", "Auditor"
+    SUPERADMIN = "superadmin", "Superadmin"
+
+
+GLOBAL_ROLES = {Role.AUDITOR, Role.SUPERADMIN}
+ZONE_ROLES = {Role.VIEWER, Role.OPERATOR, Role.ZONE_ADMIN}
+
+
+class GrantQuerySet(models.QuerySet):
+    def active(self, at=None) -> "GrantQuerySet":
+        at = at or timezone.now()
+        return self.filter(revoked_at__isnull=True).filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=at)
+        )
+
+
+class Grant(models.Model):
+    """A role given to a user or a group, in one zone or globally, for a reason, maybe until
+    a time. Revoking keeps the row (with who and why) so the history stays readable."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="grants",
+    )
+    group = models.ForeignKey(
+        Group, null=True, blank=True, on_delete=models.CASCADE, related_name="grants"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices)
+    zone = models.ForeignKey(
+        Zone, null=True, blank=True, on_delete=models.CASCADE, related_name="grants"
+    )
+    reason = models.CharField(max_length=300)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    revoke_reason = models.CharField(max_length=300, blank=True)
+
+    objects = GrantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["zone__name", "role", "created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(user__isnull=False) & Q(group__isnull=True))
+                | (Q(user__isnull=True) & Q(group__isnull=False)),
+                name="grant_to_user_or_group",
+            ),
+            models.CheckConstraint(
+                condition=(Q(role__in=sorted(GLOBAL_ROLES)) & Q(zone__isnull=True))
+                | (Q(role__in=sorted(ZONE_ROLES)) & Q(zone__isnull=False)),
+                name="grant_scope_matches_role",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_role_display()} in {self.scope_name} for {self.holder_name}"
+
+    @property
+    def holder_name(self) -> str:
+        if self.user_id:
+            return self.user.get_username()
+        return f"group {self.group.name}"
+
+    @property
+    def scope_name(self) -> str:
+        return self.zone.name if self.zone_id else "all zones"
+
+    def is_active(self, at=None) -> bool:
+        at = at or timezone.now()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > at)

@@ -1,14 +1,15 @@
-from django.contrib.auth.decorators import login_required, user_passes_test
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+
+from remora_admin.access.guards import requires
+from remora_admin.access.policy import Action
 
 from .models import AuditEvent
 
 PAGE_SIZE = 50
 
 
-@login_required
-@user_passes_test(lambda u: u.is_superuser)
+@requires(Action.READ_AUDIT)
 def event_list(request: HttpRequest) -> HttpResponse:
     """The newest events first, paged by sequence (fast at any depth, unlike OFFSET)."""
     events = AuditEvent.objects.all()

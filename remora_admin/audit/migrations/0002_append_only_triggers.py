@@ -44,4 +44,4 @@ def drop_triggers(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [("audit", "0001_initial")]
 
-    operations = [migrations.RunPython(create_triggers, drop_triggers)]
+    operations = [migrations.RunPython(create_triggers, drop_triggers, atomic=False)]

@@ -1,0 +1,265 @@
+from django.contrib import messages
+from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse, reverse_lazy
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from remora_admin.audit.log import record
+
+from . import twofactor
+from .forms import (
+    DeactivateForm,
+    ExpiryForm,
+    GrantForm,
+    PasswordConfirmForm,
+    PersonForm,
+    RevokeForm,
+    TokenForm,
+)
+from .grants import (
+    AccessChangeRefused,
+    change_expiry,
+    create_grant,
+    create_person,
+    deactivate_person,
+    may_manage_person,
+    revoke_grant,
+    set_password_link,
+)
+from .guards import get_for_user, requires
+from .models import Grant
+from .policy import Action, can, zones_where
+from .sudo import start_sudo_mode, sudo_required
+
+User = get_user_model()
+
+
+def _safe_next(request: HttpRequest, fallback: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return target
+    return fallback
+
+
+@requires(Action.MANAGE_PEOPLE)
+def people(request: HttpRequest) -> HttpResponse:
+    zones = zones_where(request.user, Action.VIEW)
+    persons = User.objects.order_by("-is_active", "username").prefetch_related("grants__zone")
+    rows = []
+    for person in persons:
+        grants = [
+            g for g in person.grants.all() if g.is_active() and (g.zone is None or g.zone in zones)
+        ]
+        rows.append({"person": person, "grants": grants})
+    return render(request, "access/people.html", {"rows": rows})
+
+
+@requires(Action.MANAGE_PEOPLE)
+def person_new(request: HttpRequest) -> HttpResponse:
+    form = PersonForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            person = create_person(request, **form.cleaned_data)
+        except AccessChangeRefused as refusal:
+            form.add_error(None, str(refusal))
+        else:
+            # The link is shown this once and stored nowhere (it is as good as a password).
+            link = set_password_link(request, person)
+            return render(request, "access/person_created.html", {"person": person, "link": link})
+    return render(request, "access/person_form.html", {"form": form})
+
+
+@requires(Action.MANAGE_PEOPLE)
+def person_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    person = get_object_or_404(User, pk=pk)
+    zones = zones_where(request.user, Action.VIEW)
+    grants = [
+        g
+        for g in Grant.objects.filter(user=person).select_related(
+            "zone", "granted_by", "revoked_by"
+        )
+        if g.zone is None or g.zone in zones
+    ]
+    context = {
+        "person": person,
+        "grants": grants,
+        "has_2fa": twofactor.has_second_factor(person),
+        "may_deactivate": not may_manage_person(request.user, person) and person.is_active,
+        "deactivate_form": DeactivateForm(),
+    }
+    return render(request, "access/person_detail.html", context)
+
+
+@require_POST
+@requires(Action.MANAGE_PEOPLE)
+@sudo_required
+def person_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
+    person = get_object_or_404(User, pk=pk)
+    form = DeactivateForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give a reason for deactivating the account.")
+    else:
+        try:
+            deactivate_person(request, person, form.cleaned_data["reason"])
+        except AccessChangeRefused as refusal:
+            messages.error(request, str(refusal))
+        else:
+            messages.success(request, f"{person.username} is deactivated; their access ended now.")
+    return redirect("access:person", pk=pk)
+
+
+@requires(Action.GRANT_IN_ZONE)
+@sudo_required
+def grant_new(request: HttpRequest) -> HttpResponse:
+    initial = {"user": request.GET.get("user", ""), "zone": request.GET.get("zone", "")}
+    form = GrantForm(request.POST or None, initial=initial)
+    if not can(request.user, Action.MANAGE_ACCESS):
+        form.fields["zone"].queryset = zones_where(request.user, Action.GRANT_IN_ZONE)
+    if request.method == "POST":
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                grant = create_grant(
+                    request,
+                    user=data["user"],
+                    group=data["group"],
+                    role=data["role"],
+                    zone=data["zone"],
+                    reason=data["reason"],
+                    expires_at=data["expires_at"],
+                )
+            except AccessChangeRefused as refusal:
+                form.add_error(None, str(refusal))
+            else:
+                messages.success(request, f"Granted: {grant}.")
+                return redirect("access_report")
+        else:
+            record(
+                "grant.refused",
+                request=request,
+                details={"reason": "invalid form", "errors": form.errors.get_json_data()},
+            )
+    return render(request, "access/grant_form.html", {"form": form})
+
+
+def _grant_for_change(request: HttpRequest, pk: int) -> Grant:
+    return get_for_user(request, Grant.objects.select_related("zone", "user"), pk=pk)
+
+
+@require_POST
+@requires(Action.GRANT_IN_ZONE)
+@sudo_required
+def grant_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    grant = _grant_for_change(request, pk)
+    form = RevokeForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise AccessChangeRefused("Give a reason for revoking the grant.")
+        revoke_grant(request, grant, form.cleaned_data["reason"])
+    except AccessChangeRefused as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(request, f"Revoked: {grant}.")
+    return redirect(_safe_next(request, reverse("access_report")))
+
+
+@require_POST
+@requires(Action.GRANT_IN_ZONE)
+@sudo_required
+def grant_expiry(request: HttpRequest, pk: int) -> HttpResponse:
+    grant = _grant_for_change(request, pk)
+    form = ExpiryForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise AccessChangeRefused("Enter the new expiry as a date and time.")
+        change_expiry(request, grant, form.cleaned_data["expires_at"])
+    except AccessChangeRefused as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(request, f"Changed the expiry of {grant}.")
+    return redirect(_safe_next(request, reverse("access_report")))
+
+
+@login_required
+def confirm_password(request: HttpRequest) -> HttpResponse:
+    form = PasswordConfirmForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = authenticate(
+            request, username=request.user.get_username(), password=form.cleaned_data["password"]
+        )
+        if user is not None and user.pk == request.user.pk:
+            start_sudo_mode(request)
+            record("auth.reauthenticated", request=request)
+            return redirect(_safe_next(request, reverse("dashboard")))
+        form.add_error("password", "That password is not right.")
+        record("auth.reauthentication_failed", request=request)
+    return render(
+        request, "access/confirm_password.html", {"form": form, "next": _safe_next(request, "")}
+    )
+
+
+class SetPasswordView(auth_views.PasswordResetConfirmView):
+    """The one-time link a new person uses to choose their password."""
+
+    template_name = "access/set_password.html"
+    success_url = reverse_lazy("login")
+    reset_url_token = "choose"  # noqa: S105 (a URL segment, not a secret)
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        record("user.password_set", request=self.request, actor=form.user)
+        messages.success(self.request, "Your password is set. Sign in with it now.")
+        return response
+
+
+@login_required
+def two_factor(request: HttpRequest) -> HttpResponse:
+    """Set up or review the second factor."""
+    enrolled = twofactor.has_second_factor(request.user)
+    form = TokenForm(request.POST or None)
+    codes = None
+    if request.method == "POST" and form.is_valid():
+        codes = twofactor.confirm_enrolment(request, form.cleaned_data["token"])
+        if codes is None:
+            form.add_error(
+                "token",
+                "That code is not right. Check the clock of your phone and try the newest code.",
+            )
+        else:
+            return render(request, "access/recovery_codes.html", {"codes": codes})
+    context = {"enrolled": enrolled, "form": form}
+    if not enrolled or request.GET.get("replace"):
+        device = twofactor.pending_device(request.user)
+        context.update({"qr": twofactor.qr_svg(device), "secret": twofactor.secret_base32(device)})
+    return render(request, "access/two_factor.html", context)
+
+
+@login_required
+def two_factor_verify(request: HttpRequest) -> HttpResponse:
+    if not twofactor.has_second_factor(request.user):
+        return redirect("access:two_factor")
+    form = TokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if twofactor.verify(request, form.cleaned_data["token"]):
+            return redirect(_safe_next(request, reverse("dashboard")))
+        form.add_error("token", "That code is not right, or was already used.")
+    return render(
+        request, "access/two_factor_verify.html", {"form": form, "next": _safe_next(request, "")}
+    )
+
+
+@require_POST
+@login_required
+@sudo_required
+def recovery_codes(request: HttpRequest) -> HttpResponse:
+    if not twofactor.has_second_factor(request.user):
+        return redirect("access:two_factor")
+    with transaction.atomic():
+        codes = twofactor.new_recovery_codes(request.user)
+        record("auth.2fa_recovery_codes_replaced", request=request)
+    return render(request, "access/recovery_codes.html", {"codes": codes})

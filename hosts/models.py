@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.urls import reverse
@@ -37,6 +38,30 @@ DEFAULT_SETTINGS: dict[str, dict] = {
 }
 
 
+class Credential(models.Model):
+    """An SSH private key for one zone, encrypted at rest; only its public half is ever shown."""
+
+    name = models.CharField(max_length=63, validators=[slug_name])
+    zone = models.ForeignKey(Zone, on_delete=models.PROTECT, related_name="credentials")
+    key_type = models.CharField(max_length=40)
+    public_key = models.TextField()
+    fingerprint = models.CharField(max_length=60)
+    encrypted_private_key = models.BinaryField(editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["zone__name", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["zone", "name"], name="credential_name_per_zone")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.zone.name})"
+
+
 class Host(models.Model):
     name = models.CharField(max_length=63, unique=True, validators=[slug_name])
     address = models.CharField(max_length=253, validators=[address_validator])
@@ -49,6 +74,24 @@ class Host(models.Model):
     active = models.BooleanField(
         default=True, help_text="Inactive hosts are planned or retired; no jobs run on them."
     )
+    credential = models.ForeignKey(
+        Credential, null=True, blank=True, on_delete=models.PROTECT, related_name="hosts"
+    )
+    # The pinned host key ("type base64"); connections refuse any other key.
+    host_key = models.TextField(blank=True)
+    host_key_fingerprint = models.CharField(max_length=60, blank=True)
+    host_key_trusted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    host_key_trusted_at = models.DateTimeField(null=True, blank=True)
+    # The last key a scan or a refused connection saw, waiting for someone to trust it.
+    seen_host_key = models.TextField(blank=True)
+    seen_host_key_fingerprint = models.CharField(max_length=60, blank=True)
+    host_key_alert = models.CharField(max_length=300, blank=True)
 
     class Meta:
         ordering = ["name"]

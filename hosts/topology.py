@@ -20,6 +20,7 @@ ZONES = [
         "name": "beamrider",
         "sensitivity": Zone.Sensitivity.RESTRICTED,
         "description": "The Remora stack's own machines. Few people, strong controls.",
+        "requires_approval": True,
     },
     {
         "name": "sunjammer",

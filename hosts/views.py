@@ -4,7 +4,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from remora_admin.access.guards import get_for_user, requires
-from remora_admin.access.policy import Action, scope, zones_where
+from remora_admin.access.policy import Action, can, scope, zones_where
 
 from .diagram import topology
 from .models import Host, Service
@@ -28,7 +28,16 @@ def host_detail(request: HttpRequest, name: str) -> HttpResponse:
     host = get_for_user(request, Host.objects.select_related("zone"), name=name)
     services = Service.objects.filter(host=host)
     placements = host.placements.select_related("phase").order_by("phase__number", "kind")
-    context = {"host": host, "services": services, "placements": placements}
+    context = {
+        "host": host,
+        "services": services,
+        "placements": placements,
+        "runs": host.runs.select_related("requested_by").order_by("-id")[:10],
+        "may_launch": can(request.user, Action.OPERATE, host)
+        or can(request.user, Action.PROVISION, host),
+        "may_edit": can(request.user, Action.EDIT_INVENTORY, host),
+        "may_trust": can(request.user, Action.TRUST_HOST_KEY, host),
+    }
     return render(request, "hosts/host_detail.html", context)
 
 

@@ -106,7 +106,7 @@ if not DEBUG and not ALLOWED_HOSTS:
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "remora_admin.admin_site.RemoraAdminSiteConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -193,6 +193,17 @@ SESSION_COOKIE_AGE = REMORA_SESSION_MAX_HOURS * 3600
 REMORA_SUDO_MINUTES = env_int("REMORA_SUDO_MINUTES", 10, minimum=1)
 # The dashboard warns when a restricted zone has more people able to operate it than this.
 REMORA_RESTRICTED_CONTROLLER_LIMIT = env_int("REMORA_RESTRICTED_CONTROLLER_LIMIT", 4, minimum=1)
+
+# SSH private keys are encrypted with this Fernet key (comma-separated: newest first, older
+# ones still decrypt during a rotation). Separate from SECRET_KEY.
+REMORA_CREDENTIALS_KEYS = env_list("REMORA_CREDENTIALS_KEY", [])
+if not REMORA_CREDENTIALS_KEYS and DEBUG:
+    # Development only: a fixed key so `make run` works out of the box.
+    REMORA_CREDENTIALS_KEYS = ["ZGV2ZWxvcG1lbnQtb25seS1rZXktZG8tbm90LXVzZTA="]
+# Jobs: stored output per run is capped at this many bytes (the rest is counted, not kept).
+REMORA_RUN_OUTPUT_LIMIT = env_int("REMORA_RUN_OUTPUT_LIMIT", 64 * 1024 * 1024, minimum=1024)
+# A running run whose worker has not reported for this long is marked lost.
+REMORA_RUN_HEARTBEAT_TIMEOUT = env_int("REMORA_RUN_HEARTBEAT_TIMEOUT", 30, minimum=5)
 
 # Login lockout (django-axes): after this many failures for one user name, wait the cool-off.
 AXES_FAILURE_LIMIT = env_int("REMORA_LOCKOUT_FAILURES", 5, minimum=1)

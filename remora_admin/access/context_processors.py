@@ -24,6 +24,7 @@ def access(request: HttpRequest) -> dict:
             "access": can(user, Action.VIEW_ACCESS_REPORT),
             "people": can(user, Action.MANAGE_PEOPLE),
             "audit": can(user, Action.READ_AUDIT),
+            "credentials": can(user, Action.MANAGE_CREDENTIALS),
         },
         "two_factor_banner": banner,
     }

@@ -137,8 +137,15 @@ def _roles_allow(held: list[Held], action: Action, zone: Zone | None) -> bool:
     return False
 
 
-def decide(user: Any, action: Action, target: Any = None) -> Decision:
-    """The policy's answer with its reason; `can` is the yes/no form of it."""
+def decide(
+    user: Any, action: Action, target: Any = None, *, second_factor: bool | None = None
+) -> Decision:
+    """The policy's answer with its reason; `can` is the yes/no form of it.
+
+    `second_factor` says whether the user proved their second factor; by default it is read
+    from the user's session (django-otp). The job worker passes True for runs whose launch
+    was checked with it.
+    """
     if user is None or not user.is_authenticated:
         return Decision(False, "no_role", "Sign in first.")
     if not user.is_active:
@@ -158,7 +165,8 @@ def decide(user: Any, action: Action, target: Any = None) -> Decision:
             f"Only a superadmin grants access in the restricted zone {zone.name}.",
         )
     restricted = zone is not None and zone.is_restricted
-    if restricted and action not in LOOK_ONLY and not is_verified(user):
+    verified = is_verified(user) if second_factor is None else second_factor
+    if restricted and action not in LOOK_ONLY and not verified:
         return Decision(
             False,
             "needs_2fa",

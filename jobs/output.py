@@ -1,0 +1,78 @@
+"""Streaming a run's output into the database in small batches, under a size cap."""
+
+import time
+
+from django.conf import settings
+from django.utils import timezone
+
+from .models import JobRun, OutputChunk
+
+FLUSH_SECONDS = 0.25
+FLUSH_BYTES = 16 * 1024
+HEARTBEAT_SECONDS = 5  # a quiet run still tells the reaper it is alive this often
+
+
+class OutputWriter:
+    """Collects output as it arrives and writes it at least every 250 ms or 16 KiB.
+
+    Stored bytes are capped at REMORA_RUN_OUTPUT_LIMIT: the first that many bytes are kept
+    exactly; after them a notice says how many more bytes were discarded. Secret values are
+    replaced before anything is written.
+    """
+
+    def __init__(self, run: JobRun, secrets: list[str] | None = None):
+        self.run = run
+        self.limit = settings.REMORA_RUN_OUTPUT_LIMIT
+        self.stored = run.output_bytes
+        self.discarded = 0
+        self.pending: list[tuple[str, bytes]] = []
+        self.pending_size = 0
+        self.last_flush = self.last_beat = time.monotonic()
+        self.secrets = [s.encode() for s in (secrets or []) if s]
+
+    def write(self, stream: str, data: bytes) -> None:
+        for secret in self.secrets:
+            data = data.replace(secret, b"[secret]")
+        if self.pending and self.pending[-1][0] == stream:
+            self.pending[-1] = (stream, self.pending[-1][1] + data)
+        else:
+            self.pending.append((stream, data))
+        self.pending_size += len(data)
+        if self.pending_size >= FLUSH_BYTES:
+            self.flush()
+
+    def tick(self) -> None:
+        """Flush when the batch is old enough; also keeps the heartbeat fresh."""
+        if time.monotonic() - self.last_flush >= FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self, final: bool = False) -> None:
+        chunks = []
+        for stream, data in self.pending:
+            room = max(self.limit - self.stored, 0)
+            keep, drop = data[:room], data[room:]
+            if keep:
+                chunks.append(
+                    OutputChunk(run=self.run, offset=self.stored, stream=stream, data=keep)
+                )
+                self.stored += len(keep)
+            self.discarded += len(drop)
+        if final and self.discarded:
+            notice = (
+                f"\n[output truncated: the first {self.limit} bytes are kept; "
+                f"{self.discarded} more bytes were discarded]\n"
+            ).encode()
+            chunks.append(OutputChunk(run=self.run, offset=self.stored, stream="note", data=notice))
+        self.pending, self.pending_size = [], 0
+        now = time.monotonic()
+        self.last_flush = now
+        if not chunks and not final and now - self.last_beat < HEARTBEAT_SECONDS:
+            return
+        self.last_beat = now
+        if chunks:
+            OutputChunk.objects.bulk_create(chunks)
+        JobRun.objects.filter(pk=self.run.pk).update(
+            output_bytes=self.stored,
+            discarded_bytes=self.discarded,
+            heartbeat_at=timezone.now(),
+        )

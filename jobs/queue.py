@@ -1,0 +1,52 @@
+"""Redis is only the delivery channel: a run is a row first, then a message on the queue."""
+
+import logging
+
+import django_rq
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+
+QUEUE = "default"
+
+
+class QueueUnavailable(Exception):
+    pass
+
+
+def queue():
+    return django_rq.get_queue(QUEUE)
+
+
+def check_available() -> None:
+    try:
+        queue().connection.ping()
+    except (RedisError, OSError) as exc:
+        raise QueueUnavailable(f"The job queue (Redis) does not answer: {exc}") from None
+
+
+def enqueue(run_id: int, timeout: int) -> bool:
+    """Put the run on the queue (RQ job id = "run-<id>"). False when Redis refused: the
+    reconciler will deliver it later from its row."""
+    from .tasks import execute_run
+
+    try:
+        queue().enqueue(
+            execute_run,
+            run_id,
+            job_id=f"run-{run_id}",
+            job_timeout=timeout + 300,
+            result_ttl=3600,
+            failure_ttl=86400,
+        )
+        return True
+    except (RedisError, OSError) as exc:
+        log.warning("Could not enqueue run %s (%s); the reconciler will retry.", run_id, exc)
+        return False
+
+
+def is_enqueued(run_id: int) -> bool:
+    from rq.job import Job
+
+    q = queue()
+    return Job.exists(f"run-{run_id}", connection=q.connection)

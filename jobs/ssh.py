@@ -1,0 +1,249 @@
+"""Strict SSH: the only module that imports paramiko.
+
+Host keys are pinned (the host's trusted key is the only one accepted, `RejectPolicy` for
+anything else); the private key comes decrypted from the caller and is never logged. A script
+goes to the remote `bash -s` on stdin, under the remote `timeout`, so nothing of it is in a
+command line. The first line the remote shell writes to stderr is its session id, which lets a
+second channel kill the whole session's processes on cancel.
+"""
+
+import base64
+import io
+import select
+import shlex
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import paramiko
+
+HOST_KEY_TYPES = [
+    "ssh-ed25519",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "rsa-sha2-512",
+    "rsa-sha2-256",
+]
+_KEY_CLASSES = {
+    "ssh-ed25519": paramiko.Ed25519Key,
+    "ecdsa": paramiko.ECDSAKey,
+    "rsa": paramiko.RSAKey,
+}
+SID_MARKER = b"REMORA-SID "
+READ_SIZE = 65536
+KILL_GRACE = 5  # seconds between the remote timeout's TERM and its KILL
+
+
+class SSHFailure(Exception):
+    """A failure in words, with a short kind: unreachable, auth, host_key_unknown,
+    host_key_mismatch, connection_lost, protocol."""
+
+    def __init__(self, kind: str, message: str, seen_key: str = ""):
+        super().__init__(message)
+        self.kind = kind
+        self.seen_key = seen_key
+
+
+@dataclass(frozen=True)
+class Target:
+    address: str
+    port: int
+    user: str
+    host_key: str  # "type base64", the pinned key
+    private_key: str  # OpenSSH text, decrypted just for this connection
+    key_type: str
+
+    @property
+    def known_hosts_name(self) -> str:
+        return self.address if self.port == 22 else f"[{self.address}]:{self.port}"
+
+
+@dataclass
+class Outcome:
+    exit_code: int | None
+    timed_out: bool = False
+    cancelled: bool = False
+
+
+def _socket(address: str, port: int, timeout: float) -> socket.socket:
+    try:
+        sock = socket.create_connection((address, port), timeout=timeout)
+    except TimeoutError:
+        raise SSHFailure("unreachable", f"unreachable: no answer from {address}:{port}") from None
+    except OSError as exc:
+        raise SSHFailure(
+            "unreachable", f"unreachable: {address}:{port}: {exc.strerror or exc}"
+        ) from None
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    return sock
+
+
+def _public_key(line: str) -> paramiko.PKey:
+    kind, blob = line.split()[:2]
+    return paramiko.PKey.from_type_string(kind, base64.b64decode(blob))
+
+
+def _private_key(text: str, key_type: str) -> paramiko.PKey:
+    family = "ssh-ed25519" if key_type == "ssh-ed25519" else key_type.split("-")[0]
+    cls = _KEY_CLASSES.get(family)
+    if cls is None:
+        raise SSHFailure("auth", f"authentication failed: unsupported key type {key_type}")
+    return cls.from_private_key(io.StringIO(text))
+
+
+def scan_host_key(address: str, port: int, timeout: float = 10.0) -> str:
+    """Fetch the host's key ("type base64") without authenticating or trusting it."""
+    sock = _socket(address, port, timeout)
+    transport = paramiko.Transport(sock)
+    transport.get_security_options().key_types = HOST_KEY_TYPES
+    try:
+        transport.start_client(timeout=timeout)
+        key = transport.get_remote_server_key()
+        return f"{key.get_name()} {key.get_base64()}"
+    except paramiko.SSHException as exc:
+        raise SSHFailure("protocol", f"SSH handshake failed: {exc}") from None
+    finally:
+        transport.close()
+
+
+def connect(target: Target, timeout: float = 10.0) -> paramiko.SSHClient:
+    if not target.host_key:
+        raise SSHFailure(
+            "host_key_unknown",
+            "host key not trusted yet: scan the host and have a zone admin trust its key",
+        )
+    client = paramiko.SSHClient()
+    client.get_host_keys().add(
+        target.known_hosts_name, target.host_key.split()[0], _public_key(target.host_key)
+    )
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    sock = _socket(target.address, target.port, timeout)
+    try:
+        client.connect(
+            target.address,
+            port=target.port,
+            username=target.user,
+            pkey=_private_key(target.private_key, target.key_type),
+            sock=sock,
+            timeout=timeout,
+            banner_timeout=timeout,
+            auth_timeout=timeout,
+            allow_agent=False,
+            look_for_keys=False,
+        )
+    except paramiko.BadHostKeyException as exc:
+        client.close()
+        seen = f"{exc.key.get_name()} {exc.key.get_base64()}"
+        raise SSHFailure(
+            "host_key_mismatch", "host key changed: refusing to connect", seen
+        ) from None
+    except paramiko.AuthenticationException:
+        client.close()
+        raise SSHFailure("auth", f"authentication failed for {target.user}") from None
+    except paramiko.SSHException as exc:
+        client.close()
+        if "not found in known_hosts" in str(exc):
+            raise SSHFailure("host_key_unknown", "host key not trusted: refusing") from None
+        raise SSHFailure("protocol", f"SSH failed: {exc}") from None
+    except OSError as exc:
+        client.close()
+        raise SSHFailure("unreachable", f"unreachable: {exc}") from None
+    client.get_transport().set_keepalive(5)
+    return client
+
+
+def remote_command(timeout: int, dry_run: bool) -> str:
+    runner = "bash -n" if dry_run else "bash -s"
+    return (
+        f"printf '{SID_MARKER.decode()}%s\\n' \"$$\" >&2; "
+        f"exec timeout --kill-after={KILL_GRACE} {int(timeout)} {runner}"
+    )
+
+
+def kill_session(client: paramiko.SSHClient, sid: int) -> None:
+    """Kill every process of the remote session `sid` (the run's shell and its children)."""
+    command = f"pkill -TERM -s {int(sid)}; sleep 1; pkill -KILL -s {int(sid)}; true"
+    try:
+        chan = client.get_transport().open_session(timeout=10)
+        chan.exec_command(command)
+        chan.recv_exit_status()
+        chan.close()
+    except (paramiko.SSHException, OSError):
+        pass
+
+
+def run_script(
+    client: paramiko.SSHClient,
+    script: str,
+    *,
+    timeout: int,
+    on_output: Callable[[str, bytes], None],
+    should_cancel: Callable[[], bool],
+    dry_run: bool = False,
+) -> Outcome:
+    """Run `script` and stream its output to `on_output("out"|"err", data)` as it arrives.
+
+    `should_cancel` is polled several times a second; when it says yes, the remote session's
+    processes are killed. A connection that drops raises SSHFailure("connection_lost").
+    """
+    transport = client.get_transport()
+    chan = transport.open_session(timeout=10)
+    chan.exec_command(remote_command(timeout, dry_run))
+    chan.sendall(script.encode())
+    chan.shutdown_write()
+    sid: int | None = None
+    err_head = b""
+    deadline = time.monotonic() + timeout + KILL_GRACE + 10
+    cancelled = timed_out = False
+    while True:
+        readable, _, _ = select.select([chan], [], [], 0.1)
+        got = False
+        while chan.recv_ready():
+            data = chan.recv(READ_SIZE)
+            if data:
+                on_output("out", data)
+                got = True
+        while chan.recv_stderr_ready():
+            data = chan.recv_stderr(READ_SIZE)
+            if not data:
+                break
+            got = True
+            if sid is None:
+                err_head += data
+                if b"\n" not in err_head and len(err_head) < 64:
+                    continue
+                line, _, rest = err_head.partition(b"\n")
+                if line.startswith(SID_MARKER):
+                    sid = int(line[len(SID_MARKER) :].strip() or 0)
+                    data = rest
+                else:
+                    sid, data = 0, err_head
+            if data:
+                on_output("err", data)
+        if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
+            break
+        if not got and not readable and not transport.is_active():
+            raise SSHFailure("connection_lost", "connection lost while the script was running")
+        if not cancelled and should_cancel():
+            cancelled = True
+            if sid:
+                kill_session(client, sid)
+        if not timed_out and time.monotonic() > deadline:
+            timed_out = True
+            if sid:
+                kill_session(client, sid)
+    status = chan.recv_exit_status()
+    chan.close()
+    if status == -1 and not (cancelled or timed_out) and not transport.is_active():
+        raise SSHFailure("connection_lost", "connection lost while the script was running")
+    if status == 124 or (status == 137 and not cancelled):
+        timed_out = True
+    return Outcome(exit_code=status, timed_out=timed_out, cancelled=cancelled)
+
+
+def quote(value: object) -> str:
+    """Quote one value for the shell (the recipes' only way to put a value into a script)."""
+    return shlex.quote(str(value))

@@ -1,0 +1,177 @@
+"""The job runner: one function owns a run's whole life on the worker."""
+
+import json
+import logging
+import os
+import socket
+import time
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from hosts.credentials import CredentialError, decrypt
+from remora_admin.access.policy import decide
+from remora_admin.audit.log import record
+
+from . import ssh
+from .faults import flag_host_key
+from .models import HostLock, JobRun, RunState
+from .output import OutputWriter
+from .recipes import get as get_recipe
+from .recipes import secret_env
+
+log = logging.getLogger(__name__)
+LOCK_POLL = 0.5
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _finish(run: JobRun, state: str, *, exit_code=None, error: str = "") -> None:
+    with transaction.atomic():
+        JobRun.objects.filter(pk=run.pk).update(
+            state=state,
+            exit_code=exit_code,
+            error=error[:300],
+            finished_at=timezone.now(),
+            status_note="",
+        )
+        HostLock.objects.filter(run=run).delete()
+        record(
+            f"run.{state}",
+            actor_name="worker",
+            target=run,
+            zone=run.host.zone.name,
+            details={"exit_code": exit_code, "error": error, "output_bytes": run.output_bytes},
+        )
+
+
+def _cancel_requested(run_id: int) -> bool:
+    return JobRun.objects.filter(pk=run_id, cancel_requested_by__isnull=False).exists()
+
+
+def _take_host_lock(run: JobRun) -> bool:
+    """Wait for the host's lock; False if the run was cancelled meanwhile."""
+    noted = False
+    while True:
+        try:
+            with transaction.atomic():
+                HostLock.objects.create(host=run.host, run=run)
+            return True
+        except IntegrityError:
+            pass
+        if not noted:
+            holder = HostLock.objects.filter(host=run.host).values_list("run_id", flat=True).first()
+            JobRun.objects.filter(pk=run.pk).update(
+                status_note=f"waiting for host lock (held by run #{holder})"
+            )
+            noted = True
+        JobRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
+        if _cancel_requested(run.pk):
+            return False
+        time.sleep(LOCK_POLL)
+
+
+def execute_run(run_id: int) -> str:
+    """Run one JobRun exactly once: claim it, re-check, lock, connect, stream, record."""
+    now = timezone.now()
+    claimed = JobRun.objects.filter(pk=run_id, state=RunState.QUEUED).update(
+        state=RunState.RUNNING, started_at=now, heartbeat_at=now, worker=worker_name()
+    )
+    if not claimed:
+        return "not queued (already run, cancelled or unknown)"
+    run = JobRun.objects.select_related("host__zone", "credential", "requested_by").get(pk=run_id)
+    recipe = get_recipe(run.recipe)
+    if recipe is None:
+        _finish(run, RunState.FAILED, error=f"unknown recipe {run.recipe}")
+        return "failed"
+    # The policy again: a grant revoked since the launch stops the run here.
+    decision = decide(run.requested_by, recipe.needs, run.host, second_factor=True)
+    if not decision.allowed:
+        record(
+            "run.refused_by_policy",
+            actor_name="worker",
+            target=run,
+            zone=run.host.zone.name,
+            details={"reason": decision.message},
+        )
+        _finish(run, RunState.FAILED, error=f"no longer allowed: {decision.message}")
+        return "failed"
+    if run.changes_host and not _take_host_lock(run):
+        _finish(run, RunState.CANCELLED, error="cancelled while waiting for the host lock")
+        return "cancelled"
+    JobRun.objects.filter(pk=run.pk).update(status_note="connecting")
+    try:
+        secrets = json.loads(decrypt(run.secret_params)) if run.secret_params else {}
+        private_key = decrypt(run.credential.encrypted_private_key)
+    except CredentialError as exc:
+        _finish(run, RunState.FAILED, error=str(exc))
+        return "failed"
+    host = run.host
+    target = ssh.Target(
+        address=host.address,
+        port=host.ssh_port,
+        user=host.ssh_user,
+        host_key=host.host_key,
+        private_key=private_key,
+        key_type=run.credential.key_type,
+    )
+    writer = OutputWriter(run, secrets=list(secrets.values()))
+    prelude = "".join(f"export {secret_env(k)}={ssh.quote(v)}\n" for k, v in secrets.items())
+    last_check = 0.0
+
+    def should_cancel() -> bool:
+        nonlocal last_check
+        writer.tick()
+        if time.monotonic() - last_check < 0.25:
+            return False
+        last_check = time.monotonic()
+        return _cancel_requested(run.pk)
+
+    try:
+        client = ssh.connect(target)
+    except ssh.SSHFailure as failure:
+        if failure.kind == "host_key_mismatch":
+            flag_host_key(host, failure.seen_key, run)
+        _finish(run, RunState.FAILED, error=str(failure))
+        return "failed"
+    try:
+        JobRun.objects.filter(pk=run.pk).update(status_note="")
+        outcome = ssh.run_script(
+            client,
+            prelude + run.script,
+            timeout=run.timeout,
+            on_output=writer.write,
+            should_cancel=should_cancel,
+            dry_run=run.dry_run,
+        )
+    except ssh.SSHFailure as failure:
+        writer.flush(final=True)
+        _finish(run, RunState.FAILED, error=str(failure))
+        return "failed"
+    finally:
+        client.close()
+    writer.flush(final=True)
+    run.output_bytes = writer.stored
+    if outcome.cancelled:
+        _finish(run, RunState.CANCELLED, exit_code=outcome.exit_code, error="cancelled")
+    elif outcome.timed_out:
+        _finish(
+            run,
+            RunState.TIMED_OUT,
+            exit_code=outcome.exit_code,
+            error=f"timeout: still running after {run.timeout} s, killed",
+        )
+    elif outcome.exit_code == 0:
+        _finish(run, RunState.SUCCEEDED, exit_code=0)
+    elif outcome.exit_code == -1:
+        _finish(run, RunState.FAILED, exit_code=None, error="killed by a signal on the host")
+    else:
+        _finish(
+            run,
+            RunState.FAILED,
+            exit_code=outcome.exit_code,
+            error=f"exit status {outcome.exit_code}",
+        )
+    return "done"

@@ -1,0 +1,16 @@
+from django.urls import path
+
+from . import views, views_keys
+
+app_name = "jobs"
+urlpatterns = [
+    path("runs/", views.run_list, name="runs"),
+    path("runs/<int:pk>/", views.run_detail, name="run"),
+    path("runs/<int:pk>/output/", views.run_output, name="run_output"),
+    path("runs/<int:pk>/cancel/", views.run_cancel, name="run_cancel"),
+    path("runs/<int:pk>/approve/", views.run_decide, {"verdict": "approve"}, name="run_approve"),
+    path("runs/<int:pk>/reject/", views.run_decide, {"verdict": "reject"}, name="run_reject"),
+    path("hosts/<slug:name>/launch/", views.launch, name="launch"),
+    path("hosts/<slug:name>/scan-key/", views_keys.scan_key, name="scan_key"),
+    path("hosts/<slug:name>/trust-key/", views_keys.trust_key, name="trust_key"),
+]

@@ -1,0 +1,188 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from hosts.models import Host
+from remora_admin.access.guards import get_for_user, require
+from remora_admin.access.policy import Action, can, scope
+
+from . import launch as launching
+from . import recipes
+from .forms import DecisionForm, RunFilterForm
+from .models import JobRun, OutputChunk, RunState
+from .queue import QueueUnavailable
+
+PAGE = 50
+
+
+def _runs_for(request: HttpRequest):
+    return scope(
+        JobRun.objects.select_related("host__zone", "requested_by", "approved_by"),
+        request.user,
+        via="host__zone",
+    )
+
+
+@login_required
+def run_list(request: HttpRequest) -> HttpResponse:
+    runs = _runs_for(request)
+    form = RunFilterForm(request.GET or None)
+    if form.is_valid():
+        f = form.cleaned_data
+        if f["host"]:
+            runs = runs.filter(host__name=f["host"])
+        if f["recipe"]:
+            runs = runs.filter(recipe=f["recipe"])
+        if f["state"]:
+            runs = runs.filter(state=f["state"])
+        if f["person"]:
+            runs = runs.filter(requested_by__username=f["person"])
+        if f["batch"]:
+            runs = runs.filter(batch=f["batch"])
+    awaiting = [
+        r
+        for r in _runs_for(request).filter(state=RunState.AWAITING_APPROVAL)[:20]
+        if r.requested_by_id != request.user.pk and can(request.user, Action.APPROVE, r)
+    ]
+    context = {
+        "runs": runs[:PAGE],
+        "form": form,
+        "awaiting": awaiting,
+        "recipes": sorted(recipes.REGISTRY.values(), key=lambda r: r.title),
+        "states": RunState.choices,
+    }
+    template = "jobs/run_list.html#rows" if request.htmx else "jobs/run_list.html"
+    return render(request, template, context)
+
+
+@login_required
+def launch(request: HttpRequest, name: str) -> HttpResponse:
+    """Choose a recipe for a host, fill its parameters, preview the exact script, launch."""
+    host = get_for_user(request, Host.objects.select_related("zone", "credential"), name=name)
+    available = [
+        r
+        for r in sorted(recipes.REGISTRY.values(), key=lambda r: (r.category, r.title))
+        if r.applies_to(host) and can(request.user, r.needs, host)
+    ]
+    recipe = recipes.get(request.GET.get("recipe") or request.POST.get("recipe") or "")
+    if recipe is None:
+        return render(request, "jobs/launch.html", {"host": host, "available": available})
+    require(request, recipe.needs, host)
+    others = [
+        h
+        for h in scope(Host.objects.select_related("zone"), request.user)
+        .filter(active=True)
+        .exclude(pk=host.pk)
+        if recipe.applies_to(h) and can(request.user, recipe.needs, h)
+    ]
+    form = recipe.form(request.POST or None, host=host)
+    context = {"host": host, "recipe": recipe, "form": form, "others": others}
+    if request.method == "POST" and form.is_valid():
+        params = form.cleaned_data
+        context["script"] = recipe.render(params)
+        if "launch" in request.POST or "dry_run" in request.POST:
+            names = set(request.POST.getlist("also"))
+            targets = [host, *[h for h in others if h.name in names]]
+            try:
+                runs = launching.launch(
+                    request, recipe, targets, params, dry_run="dry_run" in request.POST
+                )
+            except launching.LaunchRefused as refusal:
+                form.add_error(None, str(refusal))
+            except QueueUnavailable as exc:
+                return render(request, "503.html", {"message": str(exc)}, status=503)
+            else:
+                if len(runs) == 1:
+                    return redirect(runs[0])
+                return redirect(f"/runs/?batch={runs[0].batch}")
+    return render(request, "jobs/launch.html", context)
+
+
+def _run(request: HttpRequest, pk: int) -> JobRun:
+    return get_for_user(
+        request,
+        JobRun.objects.select_related("host__zone", "requested_by", "approved_by", "credential"),
+        pk=pk,
+    )
+
+
+@login_required
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    run = _run(request, pk)
+    chunks = list(run.chunks.order_by("offset", "id"))
+    after = (chunks[-1].offset + len(chunks[-1].data)) if chunks else 0
+    context = {
+        "run": run,
+        "chunks": chunks,
+        "after": after,
+        "may_cancel": not run.finished and _may_cancel(request, run),
+        "may_approve": run.state == RunState.AWAITING_APPROVAL
+        and run.requested_by_id != request.user.pk
+        and can(request.user, Action.APPROVE, run),
+    }
+    return render(request, "jobs/run_detail.html", context)
+
+
+def _may_cancel(request: HttpRequest, run: JobRun) -> bool:
+    own = run.requested_by_id == request.user.pk
+    return (own and can(request.user, Action.CANCEL_OWN_RUN, run)) or can(
+        request.user, Action.CANCEL_ANY_RUN, run
+    )
+
+
+@login_required
+def run_output(request: HttpRequest, pk: int) -> HttpResponse:
+    """The output after byte `after`, and the run's status; polled while the run is live."""
+    run = _run(request, pk)
+    try:
+        after = max(int(request.GET.get("after", "0")), 0)
+    except ValueError:
+        raise Http404("Bad offset.") from None
+    chunks = list(OutputChunk.objects.filter(run=run, offset__gte=after).order_by("offset", "id"))
+    new_after = (chunks[-1].offset + len(chunks[-1].data)) if chunks else after
+    context = {
+        "run": run,
+        "chunks": chunks,
+        "after": new_after,
+        "may_cancel": not run.finished and _may_cancel(request, run),
+        "oob": True,
+    }
+    return render(request, "jobs/run_detail.html#live", context)
+
+
+@require_POST
+@login_required
+def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    run = _run(request, pk)
+    try:
+        outcome = launching.cancel(request, run)
+    except launching.LaunchRefused as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(
+            request, "Cancelled." if outcome == "cancelled" else "Stopping the run on the host…"
+        )
+    return redirect(run)
+
+
+@require_POST
+@login_required
+def run_decide(request: HttpRequest, pk: int, verdict: str) -> HttpResponse:
+    run = _run(request, pk)
+    require(request, Action.APPROVE, run)
+    form = DecisionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give a reason; the requester reads it.")
+        return redirect(run)
+    decide = launching.approve if verdict == "approve" else launching.reject
+    try:
+        decide(request, run, form.cleaned_data["reason"])
+    except launching.LaunchRefused as refusal:
+        messages.error(request, str(refusal))
+    except QueueUnavailable as exc:
+        return render(request, "503.html", {"message": str(exc)}, status=503)
+    else:
+        messages.success(request, "Approved and queued." if verdict == "approve" else "Rejected.")
+    return redirect(run)

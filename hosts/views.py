@@ -14,7 +14,7 @@ from .plan import phases_with_steps
 @login_required
 def host_list(request: HttpRequest) -> HttpResponse:
     hosts = scope(Host.objects.select_related("zone"), request.user)
-    hosts = hosts.annotate(service_count=Count("services"))
+    hosts = hosts.annotate(service_count=Count("services")).order_by("name")
     zone = request.GET.get("zone", "")
     if zone:
         hosts = hosts.filter(zone__name=zone)

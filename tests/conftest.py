@@ -11,15 +11,22 @@ pytest_plugins = [
 ]
 
 _original_sql_flush = DatabaseOperations.sql_flush
+GENESIS_HEAD_SQL = (
+    "INSERT INTO audit_chainhead (id, sequence, hash) VALUES (1, 0, '" + "0" * 64 + "')"
+)
 
 
 def _truncating_sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):
     # Transactional tests empty every table afterwards. Django's MySQL flush uses DELETE, which
     # the audit table's append-only trigger refuses (as it should); TRUNCATE is DDL, fires no
     # trigger, and is what a test database reset means.
-    return _original_sql_flush(
+    statements = _original_sql_flush(
         self, style, tables, reset_sequences=True, allow_cascade=allow_cascade
     )
+    if "audit_chainhead" in tables:
+        # The chain head row is created by a migration; put it back as a new database has it.
+        statements.append(GENESIS_HEAD_SQL)
+    return statements
 
 
 DatabaseOperations.sql_flush = _truncating_sql_flush

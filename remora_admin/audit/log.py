@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -38,6 +38,20 @@ def _client_ip(request: HttpRequest | None) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
+def _locked_head() -> ChainHead:
+    """Lock the chain head row. A migration creates it; should it be missing (a wiped table),
+    it is created first, outside the lock, so racing writers never deadlock on the insert."""
+    try:
+        return ChainHead.objects.select_for_update().get(id=1)
+    except ChainHead.DoesNotExist:
+        try:
+            with transaction.atomic():
+                ChainHead.objects.create(id=1)
+        except IntegrityError:
+            pass  # another writer created it first
+        return ChainHead.objects.select_for_update().get(id=1)
+
+
 def record(
     action: str,
     *,
@@ -61,7 +75,7 @@ def record(
     if actor is not None and not actor_name:
         actor_name = actor.get_username()
     with transaction.atomic():
-        head, _ = ChainHead.objects.select_for_update().get_or_create(id=1)
+        head = _locked_head()
         event = AuditEvent(
             sequence=head.sequence + 1,
             occurred_at=timezone.now(),

@@ -29,7 +29,9 @@ class AuditEvent(models.Model):
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
-        on_delete=models.SET_NULL,
+        # The id stays when the user is deleted: the row may not change (and actor_name keeps
+        # the name), and there is no foreign key constraint to break.
+        on_delete=models.DO_NOTHING,
         db_constraint=False,
         related_name="+",
     )

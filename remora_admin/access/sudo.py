@@ -4,7 +4,7 @@ import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -25,13 +25,19 @@ def start_sudo_mode(request: HttpRequest) -> None:
 def sudo_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """Send the user to confirm their password first, then back to where they were.
 
-    A POST without sudo mode is not carried out: its form is shown again after confirming.
+    A POST without sudo mode is not carried out: after confirming, the user is back on the page
+    the form was on and submits it again.
     """
 
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if request.user.is_authenticated and not in_sudo_mode(request):
-            back = request.get_full_path() if request.method == "GET" else request.path
+            back = request.get_full_path()
+            if request.method != "GET":
+                # Back to the page the form was on (this URL may answer POST only).
+                referer = urlsplit(request.headers.get("Referer", ""))
+                if referer.netloc == request.get_host() and referer.path:
+                    back = referer.path + (f"?{referer.query}" if referer.query else "")
             query = urlencode({"next": back})
             return redirect(f"{reverse('access:confirm_password')}?{query}")
         return view(request, *args, **kwargs)

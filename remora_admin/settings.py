@@ -161,6 +161,8 @@ TEMPLATES = [
     },
 ]
 
+if not os.environ.get("DATABASE_URL"):
+    VAR_DIR.mkdir(parents=True, exist_ok=True)  # the default SQLite file lives here
 DATABASES = {
     "default": database_from_env("DATABASE_URL", f"sqlite:///{VAR_DIR / 'remora.sqlite3'}"),
 }

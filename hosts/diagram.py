@@ -10,6 +10,7 @@ from .models import DEFAULT_SETTINGS, GrowthPhase, Host, ServiceKind
 
 COL_WIDTH, COL_GAP, BOX_HEIGHT, BOX_GAP, TOP, SIDE = 200, 60, 34, 12, 54, 20
 K = ServiceKind
+SHORT_LABELS = {K.MYSQL_REPLICA: "MySQL replica", K.NFS_SERVER: "NFS server"}
 
 
 @dataclass
@@ -20,6 +21,7 @@ class Box:
     x: int
     y: int
     added: bool = False
+    changed: bool = False
     width: int = COL_WIDTH - 2 * SIDE
 
     @property
@@ -33,11 +35,12 @@ class Box:
 
 @dataclass
 class Edge:
-    x1: int
-    y1: int
-    x2: int
-    y2: int
+    points: list[tuple[int, int]]
     kind: str  # traffic, replication, watch
+
+    @property
+    def svg_points(self) -> str:
+        return " ".join(f"{x},{y}" for x, y in self.points)
 
 
 @dataclass
@@ -64,12 +67,14 @@ def topology(
     phase: GrowthPhase,
     added: set[tuple[str, str]] | None = None,
     hosts: set[str] | None = None,
+    changed: set[tuple[str, str]] | None = None,
 ) -> Diagram:
-    """The picture of `phase`; placements in `added` are highlighted as new in this phase.
+    """The picture of `phase`; placements in `added` (new) and `changed` (reconfigured) in this
+    phase are highlighted.
 
     With `hosts` (names), only those hosts are drawn.
     """
-    added = added or set()
+    added, changed = added or set(), changed or set()
     placements = [
         p
         for p in phase.placements.select_related("host", "host__zone")
@@ -86,8 +91,10 @@ def topology(
     for p in sorted(placements, key=lambda p: kind_order.index(p.kind)):
         col = columns[p.host.name]
         y = TOP + len(col.boxes) * (BOX_HEIGHT + BOX_GAP)
-        box = Box(p.host.name, p.kind, p.get_kind_display(), col.x + SIDE, y)
+        label = SHORT_LABELS.get(p.kind, p.get_kind_display())
+        box = Box(p.host.name, p.kind, label, col.x + SIDE, y)
         box.added = (p.host.name, p.kind) in added
+        box.changed = (p.host.name, p.kind) in changed
         col.boxes.append(box)
         boxes[(p.host.name, p.kind)] = box
     edges: list[Edge] = []
@@ -105,19 +112,16 @@ def topology(
             dst = boxes.get((host_name, kind))
             if dst is None or dst is src:
                 continue
+            y1, y2 = src.y + BOX_HEIGHT // 2, dst.y + BOX_HEIGHT // 2
             if dst.host == src.host:
-                # Same column: run down the box's right edge.
-                x = src.x + src.width
-                edges.append(
-                    Edge(x, src.y + BOX_HEIGHT // 2, x, dst.y + BOX_HEIGHT // 2, edge_kind)
-                )
+                # Same column: out of the right edge, along the margin, back into the target.
+                x, bend = src.x + src.width, src.x + src.width + SIDE // 2 + 2
+                edges.append(Edge([(x, y1), (bend, y1), (bend, y2), (x + 2, y2)], edge_kind))
             else:
                 going_right = dst.x > src.x
                 x1 = src.x + src.width if going_right else src.x
                 x2 = dst.x if going_right else dst.x + dst.width
-                edges.append(
-                    Edge(x1, src.y + BOX_HEIGHT // 2, x2, dst.y + BOX_HEIGHT // 2, edge_kind)
-                )
+                edges.append(Edge([(x1, y1), (x2, y2)], edge_kind))
     tallest = max((len(c.boxes) for c in columns.values()), default=0)
     height = TOP + tallest * (BOX_HEIGHT + BOX_GAP) + SIDE
     for col in columns.values():

@@ -46,9 +46,11 @@ def phase_list(request: HttpRequest) -> HttpResponse:
     """The growth plan, showing only the hosts the user may see."""
     visible = set(scope(Host.objects.all(), request.user).values_list("name", flat=True))
     steps = phases_with_steps(visible)
-    for step in steps:
-        changed = {(p.host.name, p.kind) for p in step.added + step.reconfigured}
+    for i, step in enumerate(steps):
         step.diagram = topology(
-            step.phase, added=changed if step.phase.number > 1 else set(), hosts=visible
+            step.phase,
+            added={(p.host.name, p.kind) for p in step.added} if i else set(),
+            changed={(p.host.name, p.kind) for p in step.reconfigured},
+            hosts=visible,
         )
     return render(request, "hosts/phase_list.html", {"steps": steps})

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
+from hosts.diagram import topology
 from hosts.models import GrowthPhase, Host
 from hosts.plan import next_phase_additions
 from remora_admin.access.policy import Action, scope, zones_where
@@ -63,11 +64,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     limit = settings.REMORA_RESTRICTED_CONTROLLER_LIMIT
     access = {za.zone.pk: za for za in zone_access(zones, default_limit=limit)}
     current = GrowthPhase.objects.filter(is_current=True).first()
+    visible = {host.name for host in hosts}
     context = {
         "hosts": [(host, access.get(host.zone_id)) for host in hosts],
         "zone_access": list(access.values()),
         "current_phase": current,
-        "next_phase": next_phase_additions(current, {host.name for host in hosts}),
+        "diagram": topology(current, hosts=visible) if current and visible else None,
+        "next_phase": next_phase_additions(current, visible),
     }
     return render(request, "dashboard.html", context)
 

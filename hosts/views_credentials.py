@@ -6,7 +6,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from remora_admin.access.guards import get_for_user, requires
+from remora_admin.access.guards import get_for_user, require, requires
 from remora_admin.access.policy import Action, scope, zones_where
 from remora_admin.audit.log import record
 
@@ -32,6 +32,7 @@ def credential_new(request: HttpRequest) -> HttpResponse:
     form = CredentialForm(request.POST or None, zones=zones)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
+        require(request, Action.MANAGE_CREDENTIALS, data["zone"])
         try:
             text = data["private_key"] or generate_ed25519()
             private, kind, public = parse_private_key(text)

@@ -49,7 +49,7 @@ class RevokeForm(forms.Form):
 
 class ExpiryForm(forms.Form):
     expires_at = forms.DateTimeField(
-        required=False,
+        required=True,
         label="New expiry (UTC)",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )

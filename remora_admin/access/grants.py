@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.auth.tokens import default_token_generator
 from django.db import transaction
+from django.db.models import Q
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
@@ -206,7 +207,8 @@ def may_manage_person(actor: Any, person: Any) -> str:
         return ""
     if person.is_superuser or person.is_staff:
         return "Only a superadmin deactivates an administrator."
-    for grant in Grant.objects.active().filter(user=person).select_related("zone"):
+    held = Q(user=person) | Q(group__in=person.groups.all())
+    for grant in Grant.objects.active().filter(held).select_related("zone"):
         if grant.zone is None or not can(actor, Action.GRANT_IN_ZONE, grant.zone):
             return f"{person.get_username()} holds access beyond the zones you administer."
     if not can(actor, Action.MANAGE_PEOPLE):

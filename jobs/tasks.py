@@ -76,12 +76,22 @@ def _take_host_lock(run: JobRun) -> bool:
 def execute_run(run_id: int) -> str:
     """Run one JobRun exactly once: claim it, re-check, lock, connect, stream, record."""
     now = timezone.now()
-    claimed = JobRun.objects.filter(pk=run_id, state=RunState.QUEUED).update(
-        state=RunState.RUNNING, started_at=now, heartbeat_at=now, worker=worker_name()
-    )
-    if not claimed:
-        return "not queued (already run, cancelled or unknown)"
-    run = JobRun.objects.select_related("host__zone", "credential", "requested_by").get(pk=run_id)
+    with transaction.atomic():
+        claimed = JobRun.objects.filter(pk=run_id, state=RunState.QUEUED).update(
+            state=RunState.RUNNING, started_at=now, heartbeat_at=now, worker=worker_name()
+        )
+        if not claimed:
+            return "not queued (already run, cancelled or unknown)"
+        run = JobRun.objects.select_related("host__zone", "credential", "requested_by").get(
+            pk=run_id
+        )
+        record(
+            "run.started",
+            actor_name="worker",
+            target=run,
+            zone=run.host.zone.name,
+            details={"worker": run.worker},
+        )
     recipe = get_recipe(run.recipe)
     if recipe is None:
         _finish(run, RunState.FAILED, error=f"unknown recipe {run.recipe}")

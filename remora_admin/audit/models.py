@@ -6,6 +6,36 @@ from django.conf import settings
 from django.db import models
 
 GENESIS_HASH = "0" * 64
+# The fields the hash covers, in the stored row's terms.
+HASHED_FIELDS = (
+    "sequence",
+    "occurred_at",
+    "actor_id",
+    "actor_name",
+    "action",
+    "target_type",
+    "target_id",
+    "target_repr",
+    "zone",
+    "ip",
+    "user_agent",
+    "details",
+    "previous_hash",
+)
+
+
+def canonical(row: dict[str, Any]) -> bytes:
+    """The bytes the hash covers: the hashed fields in a fixed order and encoding."""
+    payload = dict(row)
+    payload["occurred_at"] = row["occurred_at"].isoformat(timespec="microseconds")
+    return json.dumps(
+        payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    ).encode()
+
+
+def chain_hash(row: dict[str, Any]) -> str:
+    """SHA-256 of the canonical bytes, which include the previous event's hash."""
+    return hashlib.sha256(canonical(row)).hexdigest()
 
 
 class AuditLogIsAppendOnly(Exception):
@@ -65,25 +95,7 @@ class AuditEvent(models.Model):
         raise AuditLogIsAppendOnly("Audit events cannot be deleted.")
 
     def canonical(self) -> bytes:
-        """The bytes the hash covers: every field, in a fixed order and encoding."""
-        payload = {
-            "sequence": self.sequence,
-            "occurred_at": self.occurred_at.isoformat(timespec="microseconds"),
-            "actor_id": self.actor_id,
-            "actor_name": self.actor_name,
-            "action": self.action,
-            "target_type": self.target_type,
-            "target_id": self.target_id,
-            "target_repr": self.target_repr,
-            "zone": self.zone,
-            "ip": self.ip,
-            "user_agent": self.user_agent,
-            "details": self.details,
-            "previous_hash": self.previous_hash,
-        }
-        return json.dumps(
-            payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
-        ).encode()
+        return canonical({name: getattr(self, name) for name in HASHED_FIELDS})
 
     def compute_hash(self) -> str:
         return hashlib.sha256(self.canonical()).hexdigest()

@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import messages
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth import views as auth_views
@@ -145,42 +146,37 @@ def grant_new(request: HttpRequest) -> HttpResponse:
     return render(request, "access/grant_form.html", {"form": form})
 
 
-def _grant_for_change(request: HttpRequest, pk: int) -> Grant:
-    return get_for_user(request, Grant.objects.select_related("zone", "user"), pk=pk)
+def _change_grant(request: HttpRequest, pk: int, form: forms.Form, invalid: str, change, done):
+    """Apply `change(request, grant, value)` with the form's one value; report in words."""
+    grant = get_for_user(request, Grant.objects.select_related("zone", "user"), pk=pk)
+    try:
+        if not form.is_valid():
+            raise AccessChangeRefused(invalid)
+        change(request, grant, next(iter(form.cleaned_data.values())))
+    except AccessChangeRefused as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(request, done.format(grant=grant))
+    return redirect(_safe_next(request, reverse("access_report")))
 
 
 @require_POST
 @requires(Action.GRANT_IN_ZONE)
 @sudo_required
 def grant_revoke(request: HttpRequest, pk: int) -> HttpResponse:
-    grant = _grant_for_change(request, pk)
     form = RevokeForm(request.POST)
-    try:
-        if not form.is_valid():
-            raise AccessChangeRefused("Give a reason for revoking the grant.")
-        revoke_grant(request, grant, form.cleaned_data["reason"])
-    except AccessChangeRefused as refusal:
-        messages.error(request, str(refusal))
-    else:
-        messages.success(request, f"Revoked: {grant}.")
-    return redirect(_safe_next(request, reverse("access_report")))
+    invalid = "Give a reason for revoking the grant."
+    return _change_grant(request, pk, form, invalid, revoke_grant, "Revoked: {grant}.")
 
 
 @require_POST
 @requires(Action.GRANT_IN_ZONE)
 @sudo_required
 def grant_expiry(request: HttpRequest, pk: int) -> HttpResponse:
-    grant = _grant_for_change(request, pk)
     form = ExpiryForm(request.POST)
-    try:
-        if not form.is_valid():
-            raise AccessChangeRefused("Enter the new expiry as a date and time.")
-        change_expiry(request, grant, form.cleaned_data["expires_at"])
-    except AccessChangeRefused as refusal:
-        messages.error(request, str(refusal))
-    else:
-        messages.success(request, f"Changed the expiry of {grant}.")
-    return redirect(_safe_next(request, reverse("access_report")))
+    invalid = "Enter the new expiry as a date and time."
+    done = "Changed the expiry of {grant}."
+    return _change_grant(request, pk, form, invalid, change_expiry, done)
 
 
 @login_required

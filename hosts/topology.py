@@ -102,38 +102,42 @@ PHASES: list[dict[str, Any]] = [
 CURRENT_PHASE = 1
 
 
-def _upsert(model, lookup: dict[str, Any], values: dict[str, Any], counts: dict[str, int]):
-    obj = model.objects.filter(**lookup).first() or model(**lookup)
-    for field, value in values.items():
-        setattr(obj, field, value)
-    if save_audited(obj):
-        counts[model._meta.model_name] = counts.get(model._meta.model_name, 0) + 1
+def _ensure(model, lookup: dict[str, Any], values: dict[str, Any], counts: dict[str, int]):
+    """The row named by `lookup`, created with `values` if missing. An existing row is left as
+    it is: people edit the inventory (a host's address, its SSH port) and reloading the seed
+    (every `make run`) must not undo their work."""
+    obj = model.objects.filter(**lookup).first()
+    if obj is not None:
+        return obj
+    obj = model(**lookup, **values)
+    save_audited(obj)
+    counts[model._meta.model_name] = counts.get(model._meta.model_name, 0) + 1
     return obj
 
 
 def load_topology() -> dict[str, int]:
-    """Create or update the seed topology. Returns how many rows of each kind changed."""
+    """Create what is missing of the seed topology. Returns how many rows of each kind it made."""
     counts: dict[str, int] = {}
     with transaction.atomic():
         zones = {}
         for z in ZONES:
-            zones[z["name"]] = _upsert(
+            zones[z["name"]] = _ensure(
                 Zone, {"name": z["name"]}, {k: v for k, v in z.items() if k != "name"}, counts
             )
         hosts = {}
         for h in HOSTS:
             values = {k: v for k, v in h.items() if k != "name"}
             values["zone"] = zones[h["zone"]]
-            hosts[h["name"]] = _upsert(Host, {"name": h["name"]}, values, counts)
+            hosts[h["name"]] = _ensure(Host, {"name": h["name"]}, values, counts)
         for p in PHASES:
-            phase = _upsert(
+            phase = _ensure(
                 GrowthPhase,
                 {"number": p["number"]},
                 {"name": p["name"], "description": p["description"]},
                 counts,
             )
             for host_name, kind, settings in p["placements"]:
-                _upsert(
+                _ensure(
                     Placement,
                     {"phase": phase, "host": hosts[host_name], "kind": kind},
                     {"settings": settings},

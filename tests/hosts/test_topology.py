@@ -145,18 +145,28 @@ def test_loading_twice_creates_nothing_and_writes_no_audit_events(topology):
     assert _row_counts() == before
 
 
-def test_loading_again_puts_back_a_changed_seed_value_and_audits_it(topology):
+def test_loading_again_keeps_what_people_changed_in_the_inventory(topology):
     host = Host.objects.get(name="sunjammer")
-    host.description = "changed by hand"
+    host.address, host.ssh_port = "10.0.0.7", 2222
     save_audited(host)
+    events_before = AuditEvent.objects.count()
 
     counts = load_topology()
 
-    assert counts == {"host": 1}
-    assert Host.objects.get(name="sunjammer").description.startswith("The community machine")
-    event = AuditEvent.objects.first()
-    assert event.action == "host.updated"
-    assert event.details["before"] == {"description": "changed by hand"}
+    assert counts == {}
+    host.refresh_from_db()
+    assert (host.address, host.ssh_port) == ("10.0.0.7", 2222)
+    assert AuditEvent.objects.count() == events_before
+
+
+def test_loading_again_puts_back_what_was_deleted(topology):
+    Host.objects.get(name="remora2").placements.all().delete()
+    Host.objects.filter(name="remora2").delete()
+
+    counts = load_topology()
+
+    assert counts["host"] == 1
+    assert Host.objects.filter(name="remora2", active=False).exists()
 
 
 def test_every_row_the_loader_created_has_its_created_event(topology):

@@ -78,6 +78,13 @@ class JobRun(models.Model):
         return reverse("jobs:run", args=[self.pk])
 
     @property
+    def recipe_title(self) -> str:
+        from .recipes import get  # the registry imports the inventory, not the runs
+
+        recipe = get(self.recipe)
+        return recipe.title if recipe else self.recipe
+
+    @property
     def finished(self) -> bool:
         return self.state in FINISHED
 

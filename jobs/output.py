@@ -13,7 +13,8 @@ HEARTBEAT_SECONDS = 5  # a quiet run still tells the reaper it is alive this oft
 
 
 class OutputWriter:
-    """Collects output as it arrives and writes it at least every 250 ms or 16 KiB.
+    """Collects output as it arrives: the first bytes at once, then at least every 250 ms or
+    16 KiB.
 
     Stored bytes are capped at REMORA_RUN_OUTPUT_LIMIT: the first that many bytes are kept
     exactly; after them a notice says how many more bytes were discarded. Secret values are
@@ -28,6 +29,7 @@ class OutputWriter:
         self.pending: list[tuple[str, bytes]] = []
         self.pending_size = 0
         self.last_flush = self.last_beat = time.monotonic()
+        self.flushed_output = False
         self.secrets = [s.encode() for s in (secrets or []) if s]
 
     def write(self, stream: str, data: bytes) -> None:
@@ -38,7 +40,8 @@ class OutputWriter:
         else:
             self.pending.append((stream, data))
         self.pending_size += len(data)
-        if self.pending_size >= FLUSH_BYTES:
+        # The first output is written at once (people watch for it); then in batches.
+        if self.pending_size >= FLUSH_BYTES or not self.flushed_output:
             self.flush()
 
     def tick(self) -> None:
@@ -71,6 +74,7 @@ class OutputWriter:
         self.last_beat = now
         if chunks:
             OutputChunk.objects.bulk_create(chunks)
+            self.flushed_output = True
         JobRun.objects.filter(pk=self.run.pk).update(
             output_bytes=self.stored,
             discarded_bytes=self.discarded,

@@ -8,10 +8,12 @@ second channel kill the whole session's processes on cancel.
 """
 
 import base64
+import hashlib
 import io
 import select
 import shlex
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -155,6 +157,58 @@ def connect(target: Target, timeout: float = 10.0) -> paramiko.SSHClient:
     return client
 
 
+# Warm connections, kept by the (non-forking) worker between runs: a run then costs one new
+# channel, not a TCP + key exchange + authentication. A connection is lent to one run at a time
+# and is only ever reused for the same address, user, pinned host key and private key.
+POOL_IDLE_SECONDS = 300
+_pool: dict[tuple, tuple[paramiko.SSHClient, float]] = {}
+_pool_lock = threading.Lock()
+
+
+def _pool_key(target: Target) -> tuple:
+    secret = hashlib.sha256(target.private_key.encode()).hexdigest()
+    return (target.address, target.port, target.user, target.host_key, secret)
+
+
+def borrow(target: Target) -> tuple[paramiko.SSHClient, bool]:
+    """A connected client for `target`, and whether it came warm from the pool."""
+    now = time.monotonic()
+    with _pool_lock:
+        for key, (client, since) in list(_pool.items()):
+            if now - since > POOL_IDLE_SECONDS:
+                del _pool[key]
+                client.close()
+        entry = _pool.pop(_pool_key(target), None)
+    if entry is not None:
+        client = entry[0]
+        transport = client.get_transport()
+        if transport is not None and transport.is_active():
+            return client, True
+        client.close()
+    return connect(target), False
+
+
+def give_back(target: Target, client: paramiko.SSHClient) -> None:
+    """Return a healthy client to the pool (a broken one is closed)."""
+    transport = client.get_transport()
+    if transport is None or not transport.is_active():
+        client.close()
+        return
+    with _pool_lock:
+        old = _pool.pop(_pool_key(target), None)
+        _pool[_pool_key(target)] = (client, time.monotonic())
+    if old is not None:
+        old[0].close()
+
+
+def drop_pool() -> None:
+    with _pool_lock:
+        clients = [client for client, _ in _pool.values()]
+        _pool.clear()
+    for client in clients:
+        client.close()
+
+
 def remote_command(timeout: int, dry_run: bool) -> str:
     runner = "bash -n" if dry_run else "bash -s"
     return (
@@ -190,8 +244,13 @@ def run_script(
     processes are killed. A connection that drops raises SSHFailure("connection_lost").
     """
     transport = client.get_transport()
-    chan = transport.open_session(timeout=10)
-    chan.exec_command(remote_command(timeout, dry_run))
+    try:
+        chan = transport.open_session(timeout=10)
+        chan.exec_command(remote_command(timeout, dry_run))
+    except (paramiko.SSHException, EOFError, OSError) as exc:
+        raise SSHFailure(
+            "stale", f"the connection broke before the script started: {exc}"
+        ) from None
     chan.sendall(script.encode())
     chan.shutdown_write()
     sid: int | None = None

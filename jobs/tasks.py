@@ -6,7 +6,7 @@ import os
 import socket
 import time
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, close_old_connections, connection, transaction
 from django.utils import timezone
 
 from hosts.credentials import CredentialError, decrypt
@@ -75,6 +75,9 @@ def _take_host_lock(run: JobRun) -> bool:
 
 def execute_run(run_id: int) -> str:
     """Run one JobRun exactly once: claim it, re-check, lock, connect, stream, record."""
+    if not connection.in_atomic_block:
+        # The worker lives long: drop database connections that timed out, like a request does.
+        close_old_connections()
     now = timezone.now()
     with transaction.atomic():
         claimed = JobRun.objects.filter(pk=run_id, state=RunState.QUEUED).update(
@@ -139,29 +142,36 @@ def execute_run(run_id: int) -> str:
         last_check = time.monotonic()
         return _cancel_requested(run.pk)
 
+    JobRun.objects.filter(pk=run.pk).update(status_note="")
+    client = None
     try:
-        client = ssh.connect(target)
+        for attempt in (1, 2):
+            client, warm = ssh.borrow(target)
+            try:
+                outcome = ssh.run_script(
+                    client,
+                    prelude + run.script,
+                    timeout=run.timeout,
+                    on_output=writer.write,
+                    should_cancel=should_cancel,
+                    dry_run=run.dry_run,
+                )
+                break
+            except ssh.SSHFailure as failure:
+                client.close()
+                client = None
+                # A pooled connection that died while idle: try once more with a new one.
+                if not (failure.kind == "stale" and warm and attempt == 1):
+                    raise
     except ssh.SSHFailure as failure:
         if failure.kind == "host_key_mismatch":
             flag_host_key(host, failure.seen_key, run)
-        _finish(run, RunState.FAILED, error=str(failure))
-        return "failed"
-    try:
-        JobRun.objects.filter(pk=run.pk).update(status_note="")
-        outcome = ssh.run_script(
-            client,
-            prelude + run.script,
-            timeout=run.timeout,
-            on_output=writer.write,
-            should_cancel=should_cancel,
-            dry_run=run.dry_run,
-        )
-    except ssh.SSHFailure as failure:
         writer.flush(final=True)
         _finish(run, RunState.FAILED, error=str(failure))
         return "failed"
     finally:
-        client.close()
+        if client is not None:
+            ssh.give_back(target, client)
     writer.flush(final=True)
     run.output_bytes = writer.stored
     if outcome.cancelled:

@@ -14,4 +14,12 @@ class Command(BaseCommand):
         lost, redelivered = reap_lost_runs(), reconcile_queue()
         if lost or redelivered:
             self.stdout.write(f"Marked lost: {lost}; delivered again: {redelivered}")
-        call_command("rqworker", "default", burst=options["burst"], with_scheduler=False)
+        # SimpleWorker runs jobs in this process (no fork per job), so SSH connections stay
+        # warm between runs; a job that kills the process is found by the reaper.
+        call_command(
+            "rqworker",
+            "default",
+            burst=options["burst"],
+            with_scheduler=False,
+            worker_class="rq.worker.SimpleWorker",
+        )

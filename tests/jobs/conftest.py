@@ -58,3 +58,65 @@ def carol(zone):
     user = get_user_model().objects.create_user("carol", password="carol-pass-1")
     Grant.objects.create(user=user, role=Role.OPERATOR, zone=zone, reason="test")
     return user
+
+
+def request_for(user):
+    """A request as a view would pass it to the launch functions."""
+    from django.test import RequestFactory
+
+    request = RequestFactory().post("/")
+    request.user = user
+    return request
+
+
+@pytest.fixture
+def make_recipe():
+    """Register recipes for one test: make_recipe(name, script=lambda p: ..., **options)."""
+    from django import forms
+
+    from jobs.recipes import REGISTRY, Category, Recipe, RecipeForm, register
+
+    made = []
+
+    def make(name, script, *, fields=None, category=Category.OPERATE, **options):
+        form = type(f"{name}Form", (RecipeForm,), dict(fields or {}))
+        recipe = Recipe(
+            name=name,
+            title=name.replace("_", " ").capitalize(),
+            description="A recipe made by a test.",
+            category=category,
+            form=form,
+            script=script,
+            **options,
+        )
+        register(recipe)
+        made.append(name)
+        return recipe
+
+    make.forms = forms
+    yield make
+    for name in made:
+        REGISTRY.pop(name, None)
+
+
+@pytest.fixture
+def run_now():
+    """Launch `recipe` on `hosts` as `user` and execute the runs here, one after the other."""
+    from jobs import launch as launching
+    from jobs.tasks import execute_run
+
+    def run(user, recipe, hosts, params=None, **options):
+        runs = launching.launch(request_for(user), recipe, list(hosts), params or {}, **options)
+        for r in runs:
+            execute_run(r.pk)
+            r.refresh_from_db()
+        return runs
+
+    return run
+
+
+def output_of(run, stream=None) -> bytes:
+    chunks = run.chunks.order_by("offset", "id")
+    if stream:
+        chunks = chunks.filter(stream=stream)
+    return b"".join(bytes(c.data) for c in chunks)

@@ -282,7 +282,10 @@ def run_script(
                     sid, data = 0, err_head
             if data:
                 on_output("err", data)
-        if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
+        # The exit status can arrive before the last data (sshd sends it while output still
+        # waits for window space): the run is over at end of file, not at the exit status.
+        ended = chan.closed or (chan.exit_status_ready() and chan.eof_received)
+        if ended and not chan.recv_ready() and not chan.recv_stderr_ready():
             break
         if not got and not readable and not transport.is_active():
             raise SSHFailure("connection_lost", "connection lost while the script was running")

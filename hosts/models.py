@@ -147,9 +147,6 @@ class GrowthPhase(models.Model):
     def __str__(self) -> str:
         return f"Phase {self.number}: {self.name}"
 
-    def target_pairs(self) -> set[tuple[str, str]]:
-        return {(p.host.name, p.kind) for p in self.placements.all()}
-
 
 class Placement(models.Model):
     """One service kind on one host, as a growth phase targets it."""

@@ -1,5 +1,6 @@
 """Launching, approving, rejecting and cancelling runs: checked, audited, then delivered."""
 
+import json
 import uuid
 from typing import Any
 
@@ -90,8 +91,6 @@ def launch(
 
 
 def encrypt_secrets(secrets: dict[str, str]) -> bytes:
-    import json
-
     return encrypt(json.dumps(secrets)) if secrets else b""
 
 

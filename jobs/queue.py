@@ -43,10 +43,3 @@ def enqueue(run_id: int, timeout: int) -> bool:
     except (RedisError, OSError) as exc:
         log.warning("Could not enqueue run %s (%s); the reconciler will retry.", run_id, exc)
         return False
-
-
-def is_enqueued(run_id: int) -> bool:
-    from rq.job import Job
-
-    q = queue()
-    return Job.exists(f"run-{run_id}", connection=q.connection)

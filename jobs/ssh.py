@@ -201,14 +201,6 @@ def give_back(target: Target, client: paramiko.SSHClient) -> None:
         old[0].close()
 
 
-def drop_pool() -> None:
-    with _pool_lock:
-        clients = [client for client, _ in _pool.values()]
-        _pool.clear()
-    for client in clients:
-        client.close()
-
-
 def remote_command(timeout: int, dry_run: bool) -> str:
     runner = "bash -n" if dry_run else "bash -s"
     return (

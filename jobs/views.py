@@ -78,13 +78,13 @@ def launch(request: HttpRequest, name: str) -> HttpResponse:
         if recipe.applies_to(h) and can(request.user, recipe.needs, h)
     ]
     form = recipe.form(request.POST or None, host=host)
-    context = {"host": host, "recipe": recipe, "form": form, "others": others}
+    also = set(request.POST.getlist("also"))
+    context = {"host": host, "recipe": recipe, "form": form, "others": others, "also": also}
     if request.method == "POST" and form.is_valid():
         params = form.cleaned_data
         context["script"] = recipe.render(params)
         if "launch" in request.POST or "dry_run" in request.POST:
-            names = set(request.POST.getlist("also"))
-            targets = [host, *[h for h in others if h.name in names]]
+            targets = [host, *[h for h in others if h.name in also]]
             try:
                 runs = launching.launch(
                     request, recipe, targets, params, dry_run="dry_run" in request.POST

@@ -7,7 +7,7 @@ that the worker sets on stdin, ahead of the script, and they are stored only enc
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django import forms
@@ -52,7 +52,6 @@ class Recipe:
     service_kinds: tuple[str, ...] = ()  # empty: any host
     secret_fields: tuple[str, ...] = ()
     action: Action | None = None  # defaults to the category's action
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def needs(self) -> Action:

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django_otp import user_has_device
 
-from .models import GLOBAL_ROLES, Grant, Role, Zone
+from .models import GLOBAL_ROLES, Grant, Zone
 from .policy import ROLE_ACTIONS, Action
 
 CAPABILITIES = [
@@ -42,10 +42,6 @@ class Holder:
         if self.superuser or any(g.expires_at is None for g in self.grants):
             return None
         return max(g.expires_at for g in self.grants)
-
-    @property
-    def never_expires(self) -> bool:
-        return self.until is None
 
 
 @dataclass
@@ -103,7 +99,3 @@ def zone_access(
         ordered = sorted(holders.values(), key=lambda h: (-len(h.capabilities), h.user.username))
         result.append(ZoneAccess(zone, ordered, limit))
     return result
-
-
-def role_label(role: str) -> str:
-    return Role(role).label

@@ -201,3 +201,27 @@ def test_redis_down_at_launch_gives_a_clear_503_and_leaves_no_run(lab_host, caro
     assert not JobRun.objects.exists()
     assert not AuditEvent.objects.filter(action="run.requested").exists()
     assert django_rq.get_queue("default").connection.connection_pool.connection_kwargs["port"] == 1
+
+
+def test_a_launch_on_several_hosts_makes_one_batch_and_lists_it(
+    sshd_host, lab_host, zone, credential, carol
+):
+    from .conftest import host_for
+
+    second = host_for(sshd_host, zone, credential, name="lab2")
+    host_for(sshd_host, zone, credential, name="lab3")  # offered, not chosen
+    url = reverse("jobs:launch", args=[lab_host.name]) + "?recipe=host_health"
+    client = _client(carol)
+
+    form = client.post(url, {"recipe": "host_health", "preview": "1", "also": ["lab2"]})
+    assert form.context["also"] == {"lab2"}
+    assert 'value="lab2" checked' in form.content.decode()
+    assert 'value="lab3" checked' not in form.content.decode()
+    response = client.post(url, {"recipe": "host_health", "launch": "1", "also": ["lab2"]})
+
+    runs = list(JobRun.objects.order_by("host__name"))
+    assert [r.host for r in runs] == [lab_host, second]
+    assert runs[0].batch == runs[1].batch
+    assert response.headers["Location"] == f"/runs/?batch={runs[0].batch}"
+    listed = client.get(response.headers["Location"]).context["runs"]
+    assert {r.pk for r in listed} == {r.pk for r in runs}

@@ -21,6 +21,13 @@ from remora_admin.audit.models import AuditEvent
 from .conftest import request_for
 from .worker_process import start_worker, stop, wait_listening
 
+
+def is_enqueued(run) -> bool:
+    from rq.job import Job
+
+    return Job.exists(run.rq_job_id, connection=queue.queue().connection)
+
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -80,7 +87,7 @@ def test_runs_lost_from_redis_are_delivered_again_and_run_exactly_once(
 ):
     ledger = tmp_path / "ledger"
     runs = [_adhoc(root, lab_host, f"echo ran-{i} >> {ledger}") for i in range(3)]
-    assert all(queue.is_enqueued(r.pk) for r in runs)
+    assert all(is_enqueued(r) for r in runs)
 
     redis_conn.flushdb()  # Redis restarted; it keeps nothing on disk here
     JobRun.objects.filter(pk__in=[r.pk for r in runs]).update(
@@ -133,4 +140,4 @@ def test_the_ticker_reaps_and_reconciles(lab_host, root, redis_conn):
 
     stale.refresh_from_db()
     assert stale.state == RunState.LOST
-    assert queue.is_enqueued(waiting.pk)
+    assert is_enqueued(waiting)

@@ -170,8 +170,13 @@ def _pool_key(target: Target) -> tuple:
     return (target.address, target.port, target.user, target.host_key, secret)
 
 
-def borrow(target: Target) -> tuple[paramiko.SSHClient, bool]:
-    """A connected client for `target`, and whether it came warm from the pool."""
+def borrow(
+    target: Target, on_connect: Callable[[str], None] | None = None
+) -> tuple[paramiko.SSHClient, bool]:
+    """A connected client for `target`, and whether it came warm from the pool.
+
+    `on_connect` hears "connecting to …" before a new connection is made, and "" once it is.
+    """
     now = time.monotonic()
     with _pool_lock:
         for key, (client, since) in list(_pool.items()):
@@ -185,7 +190,12 @@ def borrow(target: Target) -> tuple[paramiko.SSHClient, bool]:
         if transport is not None and transport.is_active():
             return client, True
         client.close()
-    return connect(target), False
+    if on_connect:
+        on_connect(f"connecting to {target.address}:{target.port}")
+    client = connect(target)
+    if on_connect:
+        on_connect("")
+    return client, False
 
 
 def give_back(target: Target, client: paramiko.SSHClient) -> None:

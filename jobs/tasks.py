@@ -114,7 +114,6 @@ def execute_run(run_id: int) -> str:
     if run.changes_host and not _take_host_lock(run):
         _finish(run, RunState.CANCELLED, error="cancelled while waiting for the host lock")
         return "cancelled"
-    JobRun.objects.filter(pk=run.pk).update(status_note="connecting")
     try:
         secrets = json.loads(decrypt(run.secret_params)) if run.secret_params else {}
         private_key = decrypt(run.credential.encrypted_private_key)
@@ -142,11 +141,13 @@ def execute_run(run_id: int) -> str:
         last_check = time.monotonic()
         return _cancel_requested(run.pk)
 
-    JobRun.objects.filter(pk=run.pk).update(status_note="")
+    def note(text: str) -> None:
+        JobRun.objects.filter(pk=run.pk).update(status_note=text)
+
     client = None
     try:
         for attempt in (1, 2):
-            client, warm = ssh.borrow(target)
+            client, warm = ssh.borrow(target, on_connect=note)
             try:
                 outcome = ssh.run_script(
                     client,

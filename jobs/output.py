@@ -18,7 +18,8 @@ class OutputWriter:
 
     Stored bytes are capped at REMORA_RUN_OUTPUT_LIMIT: the first that many bytes are kept
     exactly; after them a notice says how many more bytes were discarded. Secret values are
-    replaced before anything is written.
+    replaced before anything is written, also when one arrives split across two reads: the
+    last bytes of each stream (one fewer than the longest secret) wait for the next read.
     """
 
     def __init__(self, run: JobRun, secrets: list[str] | None = None):
@@ -31,10 +32,20 @@ class OutputWriter:
         self.last_flush = self.last_beat = time.monotonic()
         self.flushed_output = False
         self.secrets = [s.encode() for s in (secrets or []) if s]
+        self.hold = max((len(s) for s in self.secrets), default=1) - 1
+        self.held: dict[str, bytes] = {}
 
     def write(self, stream: str, data: bytes) -> None:
+        data = self.held.pop(stream, b"") + data
         for secret in self.secrets:
             data = data.replace(secret, b"[secret]")
+        if self.hold:
+            data, self.held[stream] = data[: -self.hold], data[-self.hold :]
+        self._add(stream, data)
+
+    def _add(self, stream: str, data: bytes) -> None:
+        if not data:
+            return
         if self.pending and self.pending[-1][0] == stream:
             self.pending[-1] = (stream, self.pending[-1][1] + data)
         else:
@@ -50,6 +61,10 @@ class OutputWriter:
             self.flush()
 
     def flush(self, final: bool = False) -> None:
+        if final:
+            for stream, rest in self.held.items():
+                self._add(stream, rest)
+            self.held = {}
         chunks = []
         for stream, data in self.pending:
             room = max(self.limit - self.stored, 0)

@@ -60,3 +60,22 @@ def test_a_secret_parameter_and_the_private_key_leak_nowhere(
         assert CANARY not in text, f"the secret parameter leaked into the {where}"
         for line in _key_lines(ssh_keys):
             assert line not in text, f"the private key leaked into the {where}"
+
+
+def test_a_secret_printed_in_two_pieces_is_still_masked(lab_host, carol, make_recipe):
+    forms = make_recipe.forms
+    recipe = make_recipe(
+        "splits_token",
+        # Half of the value, a pause (so the halves arrive in separate reads), the other half.
+        lambda p: f'T={p["token"]}; printf "%s" "${{T:0:9}}"; sleep 0.5; echo "${{T:9}} end"',
+        fields={"token": forms.CharField()},
+        secret_fields=("token",),
+    )
+    [run] = launching.launch(request_for(carol), recipe, [lab_host], {"token": CANARY})
+
+    execute_run(run.pk)
+
+    run.refresh_from_db()
+    assert run.state == RunState.SUCCEEDED, run.error
+    assert output_of(run, "out") == b"[secret] end\n"
+    assert run.chunks.count() >= 1

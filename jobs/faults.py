@@ -59,7 +59,9 @@ def reconcile_queue() -> list[int]:
     redelivered = []
     try:
         connection = queue.queue().connection
-        for run in JobRun.objects.filter(state=RunState.QUEUED, queued_at__lt=cutoff):
+        # In launch order: a stop-then-start pair on one host must come back in that order.
+        queued = JobRun.objects.filter(state=RunState.QUEUED, queued_at__lt=cutoff)
+        for run in queued.order_by("queued_at", "pk"):
             try:
                 status = Job.fetch(run.rq_job_id, connection=connection).get_status()
             except NoSuchJobError:

@@ -30,13 +30,17 @@ def worker_name() -> str:
 
 def _finish(run: JobRun, state: str, *, exit_code=None, error: str = "") -> None:
     with transaction.atomic():
-        JobRun.objects.filter(pk=run.pk).update(
+        # Only a running run is finished here: one the reaper already marked lost stays lost
+        # (its host lock may already be another run's).
+        finished = JobRun.objects.filter(pk=run.pk, state=RunState.RUNNING).update(
             state=state,
             exit_code=exit_code,
             error=error[:300],
             finished_at=timezone.now(),
             status_note="",
         )
+        if not finished:
+            return
         HostLock.objects.filter(run=run).delete()
         record(
             f"run.{state}",

@@ -179,7 +179,6 @@ register(
         form=AdhocForm,
         script=lambda p: p["command"],
         timeout=600,
-        changes_host=True,
-        action=Action.RUN_ADHOC,
+        action=Action.RUN_ADHOC,  # takes the host lock when its form says so
     )
 )

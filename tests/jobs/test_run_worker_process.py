@@ -104,7 +104,8 @@ def test_runs_lost_from_redis_are_delivered_again_and_run_exactly_once(
     for run in runs:
         run.refresh_from_db()
         assert run.state == RunState.SUCCEEDED, run.error
-    assert sorted(ledger.read_text().split()) == ["ran-0", "ran-1", "ran-2"]
+    # Each exactly once, and in launch order (a stop-then-start pair must not swap).
+    assert ledger.read_text().split() == ["ran-0", "ran-1", "ran-2"]
     assert reconcile_queue() == []
 
 
@@ -141,3 +142,33 @@ def test_the_ticker_reaps_and_reconciles(lab_host, root, redis_conn):
     stale.refresh_from_db()
     assert stale.state == RunState.LOST
     assert is_enqueued(waiting)
+
+
+def test_a_run_the_reaper_marked_lost_stays_lost_when_its_worker_finishes_late(
+    lab_host, root, monkeypatch
+):
+    from jobs import tasks
+
+    run = _adhoc(root, lab_host, "echo late", changes_host=True)
+    real_run_script = tasks.ssh.run_script
+
+    def reaped_meanwhile(*args, **kwargs):
+        outcome = real_run_script(*args, **kwargs)
+        JobRun.objects.filter(pk=run.pk).update(state=RunState.LOST, error="lost: reaped")
+        return outcome
+
+    monkeypatch.setattr(tasks.ssh, "run_script", reaped_meanwhile)
+    tasks.execute_run(run.pk)
+
+    run.refresh_from_db()
+    assert run.state == RunState.LOST
+    assert run.error == "lost: reaped"
+    assert not AuditEvent.objects.filter(action="run.succeeded", target_id=str(run.pk)).exists()
+
+
+def test_the_adhoc_lock_checkbox_decides_whether_the_host_lock_is_taken(lab_host, root):
+    locked = _adhoc(root, lab_host, "true", changes_host=True)
+    unlocked = _adhoc(root, lab_host, "true", changes_host=False)
+
+    assert locked.changes_host is True
+    assert unlocked.changes_host is False

@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from remora_admin.audit.log import record
@@ -61,6 +62,7 @@ def people(request: HttpRequest) -> HttpResponse:
 
 
 @requires(Action.MANAGE_PEOPLE)
+@never_cache
 def person_new(request: HttpRequest) -> HttpResponse:
     form = PersonForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -221,6 +223,7 @@ def _verify_first(request: HttpRequest) -> HttpResponse | None:
 
 
 @login_required
+@never_cache
 def two_factor(request: HttpRequest) -> HttpResponse:
     """Set up or review the second factor."""
     enrolled = twofactor.has_second_factor(request.user)
@@ -242,6 +245,7 @@ def two_factor(request: HttpRequest) -> HttpResponse:
     if not enrolled or request.GET.get("replace"):
         device = twofactor.pending_device(request.user)
         context.update({"qr": twofactor.qr_svg(device), "secret": twofactor.secret_base32(device)})
+        record("auth.2fa_secret_shown", request=request, details={"device": device.name})
     return render(request, "access/two_factor.html", context)
 
 
@@ -260,6 +264,7 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
+@never_cache
 @login_required
 @sudo_required
 def recovery_codes(request: HttpRequest) -> HttpResponse:

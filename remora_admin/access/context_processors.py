@@ -22,7 +22,6 @@ def access(request: HttpRequest) -> dict:
     return {
         "nav": {
             "access": can(user, Action.VIEW_ACCESS_REPORT),
-            "people": can(user, Action.MANAGE_PEOPLE),
             "audit": can(user, Action.READ_AUDIT),
             "credentials": can(user, Action.MANAGE_CREDENTIALS),
         },

@@ -4,6 +4,8 @@ Each helper below raises ImproperlyConfigured naming the variable when its value
 typo in the environment stops the process at start-up instead of misbehaving later.
 """
 
+import copy
+import logging
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -136,6 +138,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "remora_admin.access.middleware.SessionLifetimeMiddleware",
+    "remora_admin.access.middleware.SecondFactorEnrolmentMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",
@@ -162,7 +165,13 @@ TEMPLATES = [
 ]
 
 if not os.environ.get("DATABASE_URL"):
-    VAR_DIR.mkdir(parents=True, exist_ok=True)  # the default SQLite file lives here
+    try:
+        VAR_DIR.mkdir(parents=True, exist_ok=True)  # the default SQLite file lives here
+    except OSError as exc:
+        raise ImproperlyConfigured(
+            f"REMORA_VAR_DIR ({VAR_DIR}) cannot be created: {exc.strerror}. Point it at a "
+            "writable directory, or set DATABASE_URL."
+        ) from None
 DATABASES = {
     "default": database_from_env("DATABASE_URL", f"sqlite:///{VAR_DIR / 'remora.sqlite3'}"),
 }
@@ -254,12 +263,46 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_LEVEL = os.environ.get("LOG_LEVEL", "").strip().upper() or "INFO"
+if LOG_LEVEL not in LOG_LEVELS:
+    raise ImproperlyConfigured(
+        f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {os.environ['LOG_LEVEL']!r}."
+    )
+
+
+class ClientErrorsInOneLine(logging.Filter):
+    """A 4xx answer (403 Permission denied, 400 Bad request) is the client's doing, not a bug:
+    Django logs it with the exception attached, which prints a traceback. Log one line instead,
+    with the exception's message (a denial's reason) in place of the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> logging.LogRecord:
+        status = getattr(record, "status_code", None)
+        if not (isinstance(status, int) and 400 <= status < 500 and record.exc_info):
+            return record
+        exc = record.exc_info[1] if isinstance(record.exc_info, tuple) else record.exc_info
+        record = copy.copy(record)  # the other handlers keep the original
+        reason = " ".join(str(exc).split()) if isinstance(exc, BaseException) else ""
+        record.msg = record.getMessage() + (f" ({reason})" if reason else "")
+        record.args = ()
+        record.exc_info = None
+        record.exc_text = None
+        return record
+
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "filters": {"client_errors_in_one_line": {"()": ClientErrorsInOneLine}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["client_errors_in_one_line"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     # Django's own loggers would print a second copy through their default handler.
     "loggers": {
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},

@@ -11,7 +11,9 @@ BROWSER = "Mozilla/5.0 (X11; Linux x86_64) RemoraTests/1.0"
 
 @pytest.fixture
 def alice(django_user_model):
-    return django_user_model.objects.create_superuser(
+    """A person with no role in a restricted zone, so no second factor is asked of her here
+    (tests/access/test_two_factor.py covers sign-in with one)."""
+    return django_user_model.objects.create_user(
         "alice", email="alice@example.org", password=PASSWORD
     )
 

@@ -3,6 +3,8 @@
 import re
 
 import pytest
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from remora_admin.audit.log import record
 from remora_admin.audit.models import AuditEvent
@@ -20,7 +22,12 @@ def alice(django_user_model):
 
 @pytest.fixture
 def signed_in(client, alice, topology):
+    """Alice enrolled a second factor (a superadmin must) and verified this session."""
+    device = TOTPDevice.objects.create(user=alice, name="Authenticator app", confirmed=True)
     client.force_login(alice)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
     return client
 
 

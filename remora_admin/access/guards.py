@@ -15,7 +15,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 
 from remora_admin.audit.log import record
 
-from .policy import Action, Decision, decide, zone_of
+from .policy import Action, Decision, decide
 
 
 class Denied(PermissionDenied):
@@ -27,15 +27,19 @@ class Denied(PermissionDenied):
 def _audit_denial(
     request: HttpRequest, action: Action, target: Any, decision: Decision, hidden: bool
 ) -> None:
-    zone = zone_of(target) if isinstance(target, Model) else None
+    """Every refusal is an `access.denied` event with its target: the object asked about, or
+    the page when the question was about no object."""
+    is_row = isinstance(target, Model)
     record(
         "access.denied",
         request=request,
-        target=None if hidden or not isinstance(target, Model) else target,
-        zone=zone.name if zone else "",
+        target=target if is_row else None,
+        target_type="" if is_row else "page",
+        target_repr="" if is_row else request.path[:200],
         details={
             "action": str(action),
             "reason": "not visible" if hidden else decision.reason,
+            "message": decision.message,
             "method": request.method,
             "path": request.path[:300],
         },

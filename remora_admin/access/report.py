@@ -10,7 +10,7 @@ from django.db.models import Q
 from django_otp import user_has_device
 
 from .models import GLOBAL_ROLES, Grant, Zone
-from .policy import ROLE_ACTIONS, Action
+from .policy import Action, role_allows
 
 CAPABILITIES = [
     ("view", Action.VIEW),
@@ -30,7 +30,7 @@ class Holder:
 
     def can(self, capability: str) -> bool:
         action = dict(CAPABILITIES)[capability]
-        return self.superuser or any(action in ROLE_ACTIONS[r] for r in self.roles)
+        return self.superuser or any(role_allows(r, action) for r in self.roles)
 
     @property
     def capabilities(self) -> list[str]:

@@ -18,10 +18,10 @@ from remora_admin.audit.log import record
 RECOVERY_CODES = 10
 
 
-def pending_device(user: Any) -> TOTPDevice:
+def pending_device(user: Any, *, create: bool = True) -> TOTPDevice | None:
     """The user's unconfirmed authenticator, made on first use (its secret is new)."""
     device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
-    if device is None:
+    if device is None and create:
         device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
     return device
 

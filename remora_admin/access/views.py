@@ -29,16 +29,22 @@ from .grants import (
     create_grant,
     create_person,
     deactivate_person,
-    may_manage_person,
     revoke_grant,
     set_password_link,
 )
-from .guards import get_for_user, requires
-from .models import Grant
-from .policy import Action, zones_where
+from .guards import Denied, get_for_user, requires
+from .models import Grant, Zone
+from .policy import Action, Decision, can, decide_deactivate, decide_grant, held_roles, zones_where
 from .sudo import start_sudo_mode, sudo_required
 
 User = get_user_model()
+
+
+def _forbid_unverified(refusal: AccessChangeRefused) -> None:
+    """A change refused for want of a verified session is a 403 that says how to verify, like
+    every other such refusal (the attempt is already audited)."""
+    if refusal.reason == "needs_2fa":
+        raise Denied(Decision(False, refusal.reason, str(refusal)))
 
 
 def _safe_next(request: HttpRequest, fallback: str) -> str:
@@ -48,17 +54,43 @@ def _safe_next(request: HttpRequest, fallback: str) -> str:
     return fallback
 
 
-@requires(Action.MANAGE_PEOPLE)
+def _zone_ids_seen(request: HttpRequest) -> set[int] | None:
+    """The zones whose people the viewer sees in full; None for global people-viewers."""
+    if can(request.user, Action.VIEW_PEOPLE):
+        held = held_roles(request.user)
+        if any(h.grant is None or h.grant.zone_id is None for h in held):
+            return None
+    return set(zones_where(request.user, Action.VIEW_PEOPLE).values_list("pk", flat=True))
+
+
+def _shows_in_full(person, grants, seen: set[int] | None) -> bool:
+    """Other zones' people are shown by name only: a zone admin sees e-mail, second-factor
+    state and last sign-in of the people who hold something in the zones they administer."""
+    if seen is None:
+        return True
+    return any(g.zone_id in seen for g in grants)
+
+
+@requires(Action.VIEW_PEOPLE)
 def people(request: HttpRequest) -> HttpResponse:
-    zones = zones_where(request.user, Action.VIEW)
+    seen = _zone_ids_seen(request)
     persons = User.objects.order_by("-is_active", "username").prefetch_related("grants__zone")
     rows = []
     for person in persons:
-        grants = [
-            g for g in person.grants.all() if g.is_active() and (g.zone is None or g.zone in zones)
-        ]
-        rows.append({"person": person, "grants": grants})
-    return render(request, "access/people.html", {"rows": rows})
+        active = [g for g in person.grants.all() if g.is_active()]
+        full = _shows_in_full(person, active, seen)
+        grants = [g for g in active if seen is None or g.zone_id in seen]
+        rows.append({"person": person, "grants": grants, "full": full})
+    filtered_to = None
+    if seen is not None:
+        filtered_to = sorted(z.name for z in Zone.objects.filter(pk__in=seen))
+    context = {
+        "rows": rows,
+        "filtered_to": filtered_to,
+        "may_add": can(request.user, Action.MANAGE_PEOPLE),
+        "may_grant": can(request.user, Action.GRANT_IN_ZONE),
+    }
+    return render(request, "access/people.html", context)
 
 
 @requires(Action.MANAGE_PEOPLE)
@@ -69,6 +101,7 @@ def person_new(request: HttpRequest) -> HttpResponse:
         try:
             person = create_person(request, **form.cleaned_data)
         except AccessChangeRefused as refusal:
+            _forbid_unverified(refusal)
             form.add_error(None, str(refusal))
         else:
             # The link is shown this once and stored nowhere (it is as good as a password).
@@ -77,25 +110,30 @@ def person_new(request: HttpRequest) -> HttpResponse:
     return render(request, "access/person_form.html", {"form": form})
 
 
-@requires(Action.MANAGE_PEOPLE)
+@requires(Action.VIEW_PEOPLE)
 def person_detail(request: HttpRequest, pk: int) -> HttpResponse:
     person = get_object_or_404(User, pk=pk)
-    zones = zones_where(request.user, Action.VIEW)
-    grants = [
-        g
-        for g in Grant.objects.filter(user=person).select_related(
-            "zone", "granted_by", "revoked_by"
-        )
-        if g.zone is None or g.zone in zones
-    ]
+    seen = _zone_ids_seen(request)
+    every = list(
+        Grant.objects.filter(user=person).select_related("zone", "granted_by", "revoked_by")
+    )
+    grants = [g for g in every if seen is None or g.zone_id in seen]
+    full = _shows_in_full(person, [g for g in every if g.is_active()], seen)
     context = {
         "person": person,
+        "full": full,
         "grants": grants,
-        "has_2fa": twofactor.has_second_factor(person),
-        "may_deactivate": not may_manage_person(request.user, person) and person.is_active,
+        "has_2fa": twofactor.has_second_factor(person) if full else None,
+        "may_grant": can(request.user, Action.GRANT_IN_ZONE),
+        "may_deactivate": person.is_active and can_deactivate(request.user, person),
+        "may_revoke": {g.pk for g in grants if decide_grant(request.user, g.role, g.zone)},
         "deactivate_form": DeactivateForm(),
     }
     return render(request, "access/person_detail.html", context)
+
+
+def can_deactivate(actor, person) -> bool:
+    return decide_deactivate(actor, person).allowed
 
 
 @require_POST
@@ -110,6 +148,7 @@ def person_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             deactivate_person(request, person, form.cleaned_data["reason"])
         except AccessChangeRefused as refusal:
+            _forbid_unverified(refusal)
             messages.error(request, str(refusal))
         else:
             messages.success(request, f"{person.username} is deactivated; their access ended now.")
@@ -135,6 +174,7 @@ def grant_new(request: HttpRequest) -> HttpResponse:
                     expires_at=data["expires_at"],
                 )
             except AccessChangeRefused as refusal:
+                _forbid_unverified(refusal)
                 form.add_error(None, str(refusal))
             else:
                 messages.success(request, f"Granted: {grant}.")
@@ -156,6 +196,7 @@ def _change_grant(request: HttpRequest, pk: int, form: forms.Form, invalid: str,
             raise AccessChangeRefused(invalid)
         change(request, grant, next(iter(form.cleaned_data.values())))
     except AccessChangeRefused as refusal:
+        _forbid_unverified(refusal)
         messages.error(request, str(refusal))
     else:
         messages.success(request, done.format(grant=grant))
@@ -225,27 +266,37 @@ def _verify_first(request: HttpRequest) -> HttpResponse | None:
 @login_required
 @never_cache
 def two_factor(request: HttpRequest) -> HttpResponse:
-    """Set up or review the second factor."""
+    """Set up or review the second factor. Looking changes nothing: a new authenticator secret
+    is made only when the person asks for one (POST "start"), then confirmed with a code."""
     enrolled = twofactor.has_second_factor(request.user)
-    changing = request.method == "POST" or request.GET.get("replace")
-    if changing and (refusal := _verify_first(request)):
+    replacing = bool(request.GET.get("replace") or request.POST.get("replace"))
+    if (request.method == "POST" or replacing) and (refusal := _verify_first(request)):
         return refusal
-    form = TokenForm(request.POST or None)
-    codes = None
-    if request.method == "POST" and form.is_valid():
-        codes = twofactor.confirm_enrolment(request, form.cleaned_data["token"])
-        if codes is None:
+    form = TokenForm(request.POST if "token" in request.POST else None)
+    device = None
+    if request.method == "POST" and "start" in request.POST:
+        with transaction.atomic():
+            device = twofactor.pending_device(request.user)
+            record("auth.2fa_secret_shown", request=request, details={"device": device.name})
+    elif form.is_bound:
+        device = twofactor.pending_device(request.user, create=False)
+        if form.is_valid():
+            codes = twofactor.confirm_enrolment(request, form.cleaned_data["token"])
+            if codes is not None:
+                return render(request, "access/recovery_codes.html", {"codes": codes})
             form.add_error(
                 "token",
                 "That code is not right. Check the clock of your phone and try the newest code.",
             )
-        else:
-            return render(request, "access/recovery_codes.html", {"codes": codes})
-    context = {"enrolled": enrolled, "form": form}
-    if not enrolled or request.GET.get("replace"):
-        device = twofactor.pending_device(request.user)
+    context = {
+        "enrolled": enrolled,
+        "replacing": replacing,
+        "form": form,
+        "next": _safe_next(request, ""),
+        "required": request.GET.get("required") == "1" or request.POST.get("required") == "1",
+    }
+    if device is not None:
         context.update({"qr": twofactor.qr_svg(device), "secret": twofactor.secret_base32(device)})
-        record("auth.2fa_secret_shown", request=request, details={"device": device.name})
     return render(request, "access/two_factor.html", context)
 
 

@@ -39,6 +39,21 @@ def _client_ip(request: HttpRequest | None) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
+def zone_name_of(target: Any) -> str:
+    """The name of the zone a target lives in: the target itself when it is a zone (it has a
+    sensitivity), its `zone`, or its host's zone; "" for targets outside any zone."""
+    if hasattr(target, "sensitivity"):
+        return str(target.name)
+    for path in ("zone", "host"):
+        if not any(f.name == path for f in target._meta.get_fields()):
+            continue
+        related = getattr(target, path, None)
+        if related is None or isinstance(related, str):
+            return related or ""
+        return zone_name_of(related)
+    return ""
+
+
 def _locked_head() -> ChainHead:
     """Lock the chain head row. A migration creates it; should it be missing (a wiped table),
     it is created first, outside the lock, so racing writers never deadlock on the insert."""
@@ -60,6 +75,7 @@ def record(
     actor: Any = None,
     actor_name: str = "",
     target: models.Model | None = None,
+    target_type: str = "",
     target_repr: str = "",
     zone: str = "",
     details: Mapping[str, Any] | None = None,
@@ -68,6 +84,9 @@ def record(
 
     The actor is `actor`, else the request's authenticated user, else the system. `actor_name`
     is kept even when the user is later deleted (and names who tried, for failed logins).
+    A target that is not a row (a page, an address) is named by `target_type` and
+    `target_repr`. The zone, when not given, is read from the target (its `zone`, or its
+    host's).
     """
     if actor is None and request is not None:
         user = getattr(request, "user", None)
@@ -75,6 +94,8 @@ def record(
             actor = user
     if actor is not None and not actor_name:
         actor_name = actor.get_username()
+    if not zone and target is not None:
+        zone = zone_name_of(target)
     with transaction.atomic():
         head = _locked_head()
         event = AuditEvent(
@@ -83,7 +104,7 @@ def record(
             actor=actor,
             actor_name=actor_name[:150] or "system",
             action=action,
-            target_type=target._meta.label_lower if target is not None else "",
+            target_type=target._meta.label_lower if target is not None else target_type[:80],
             target_id=str(target.pk) if target is not None else "",
             target_repr=(target_repr or (str(target) if target is not None else ""))[:200],
             zone=zone,

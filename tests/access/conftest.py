@@ -1,12 +1,12 @@
 """The cast of the access tests, their grants, and ways to sign them in.
 
-bernie   lead admin, Django superuser (so superadmin everywhere); no second factor
+bernie   lead admin, Django superuser (so superadmin everywhere), with an authenticator app
 alice    zone admin of beamrider (restricted), with an authenticator app
 bob      operator on beamrider, with an authenticator app
 carol    operator on sunjammer (standard)
 dan      viewer on sunjammer
 erin     zone admin of sunjammer
-ivan     auditor (global)
+ivan     auditor (global), with an authenticator app (a global role reaches beamrider too)
 zed      signed in, but holds no grant at all
 
 Every one of them has the password PASSWORD (tests/access/helpers.py). Grants are made with the
@@ -37,7 +37,9 @@ def sunjammer_host(topology) -> Host:
 
 @pytest.fixture
 def bernie(topology):
-    return User.objects.create_superuser("bernie", "bernie@example.org", PASSWORD)
+    user = User.objects.create_superuser("bernie", "bernie@example.org", PASSWORD)
+    authenticator(user)
+    return user
 
 
 @pytest.fixture
@@ -81,6 +83,7 @@ def erin(topology, bernie):
 def ivan(topology, bernie):
     user = make_user("ivan")
     give(user, Role.AUDITOR, by=bernie)
+    authenticator(user)
     return user
 
 

@@ -55,7 +55,7 @@ def erin_in_sudo(erin):
 
 @pytest.fixture
 def bernie_in_sudo(bernie):
-    return sign_in(bernie, sudo=True)
+    return sign_in(bernie, verified=True, sudo=True)
 
 
 # --- Bad input is refused with a clear message, changes nothing, and is audited ------------
@@ -382,6 +382,8 @@ def test_a_zone_admin_cannot_deactivate_someone_who_holds_beamrider_through_a_gr
 
     frank.refresh_from_db()
     assert frank.is_active, "erin (sunjammer only) ended a beamrider operator's access"
-    assert _messages(response) == ["frank holds access beyond the zones you administer."]
+    assert _messages(response) == [
+        "frank holds access in beamrider, beyond the zones you administer. Ask a superadmin."
+    ]
     assert events("user.deactivated") == []
     assert len(events("user.deactivate.refused", actor=erin)) == 1

@@ -52,7 +52,7 @@ def test_bob_without_a_verified_session_may_look_at_beamrider_but_not_operate_it
 
     assert not operate.allowed
     assert operate.reason == "needs_2fa"
-    assert "two-factor" in operate.message
+    assert "second factor" in operate.message
     assert can(bob, Action.VIEW, beamrider_host)
 
 
@@ -128,8 +128,19 @@ def test_signing_in_without_a_device_leads_to_the_dashboard(carol):
 # --- Enrolment --------------------------------------------------------------------------------
 
 
+def test_looking_at_the_two_factor_page_creates_no_device(carol):
+    client = sign_in(carol)
+
+    html = client.get(TWO_FACTOR).text
+
+    assert not TOTPDevice.objects.filter(user=carol).exists(), "a GET made a device"
+    assert '<div class="qr">' not in html
+    assert 'name="start"' in html
+    assert events("auth.2fa_secret_shown") == []
+
+
 def test_the_two_factor_page_shows_a_qr_code_and_the_secret_in_base32(carol):
-    html = sign_in(carol).get(TWO_FACTOR).text
+    html = sign_in(carol).post(TWO_FACTOR, {"start": "1"}).text
 
     pending = TOTPDevice.objects.get(user=carol, confirmed=False)
     qr = re.search(r'<div class="qr">(.*?)</div>', html, re.S).group(1)
@@ -141,7 +152,7 @@ def test_the_two_factor_page_shows_a_qr_code_and_the_secret_in_base32(carol):
 
 def test_a_correct_code_confirms_the_device_and_shows_ten_recovery_codes(carol):
     client = sign_in(carol)
-    client.get(TWO_FACTOR)
+    client.post(TWO_FACTOR, {"start": "1"})
     pending = TOTPDevice.objects.get(user=carol, confirmed=False)
 
     response = client.post(TWO_FACTOR, {"token": current_code(pending)})
@@ -159,7 +170,7 @@ def test_a_correct_code_confirms_the_device_and_shows_ten_recovery_codes(carol):
 
 def test_a_wrong_enrolment_code_confirms_nothing(carol):
     client = sign_in(carol)
-    client.get(TWO_FACTOR)
+    client.post(TWO_FACTOR, {"start": "1"})
     pending = TOTPDevice.objects.get(user=carol, confirmed=False)
 
     response = client.post(TWO_FACTOR, {"token": _wrong_code(pending)})
@@ -173,7 +184,7 @@ def test_a_wrong_enrolment_code_confirms_nothing(carol):
 
 def test_a_recovery_code_works_once(carol):
     client = sign_in(carol)
-    client.get(TWO_FACTOR)
+    client.post(TWO_FACTOR, {"start": "1"})
     pending = TOTPDevice.objects.get(user=carol, confirmed=False)
     codes = re.findall(
         r"<li><code>([^<]+)</code></li>",
@@ -200,6 +211,7 @@ def test_an_unverified_session_cannot_replace_bobs_authenticator(bob):
     original = _device(bob)
 
     page = client.get(TWO_FACTOR, {"replace": "1"})
+    started = client.post(TWO_FACTOR, {"start": "1", "replace": "1"})
     pending = TOTPDevice.objects.filter(user=bob, confirmed=False).first()
     if pending is not None:
         client.post(TWO_FACTOR, {"token": current_code(pending)})
@@ -208,6 +220,8 @@ def test_an_unverified_session_cannot_replace_bobs_authenticator(bob):
     assert TOTPDevice.objects.filter(pk=original.pk, confirmed=True).exists()
     assert events("auth.2fa_enrolled", actor=bob) == []
     assert '<div class="qr">' not in page.text
+    assert '<div class="qr">' not in started.text
+    assert pending is None, "an unverified session made a new authenticator secret"
 
 
 def test_an_unverified_session_cannot_make_new_recovery_codes(bob):

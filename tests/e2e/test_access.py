@@ -11,10 +11,12 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from hosts.topology import load_topology
 from remora_admin.access.models import Grant, Role, Zone
 from remora_admin.audit.models import AuditEvent
+from tests.access.helpers import current_code
 
 PASSWORD = "a-long-e2e-password-for-everyone"
 
@@ -27,6 +29,7 @@ def people(transactional_db):
     load_topology()
     User = get_user_model()
     bernie = User.objects.create_superuser("bernie", "bernie@example.org", PASSWORD)
+    TOTPDevice.objects.create(user=bernie, name="Authenticator app", confirmed=True)
     sunjammer = Zone.objects.get(name="sunjammer")
     cast = {"bernie": bernie}
     for name, role in (("carol", Role.OPERATOR), ("dan", Role.VIEWER)):
@@ -74,6 +77,10 @@ def test_the_lead_admin_grants_dan_operator_on_sunjammer_for_a_week(
     live_server, people, page, console_errors, screenshot
 ) -> None:
     _sign_in(page, live_server, "bernie")
+    # Granting needs a session verified with the second factor: the code from the phone.
+    page.wait_for_url("**/access/two-factor/verify/**")
+    page.fill("#id_token", current_code(TOTPDevice.objects.get(user=people["bernie"])))
+    page.get_by_role("button", name="Verify").click()
     page.get_by_role("link", name="Access", exact=True).click()
     page.get_by_role("button", name="Grant access").click()
 

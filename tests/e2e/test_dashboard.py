@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from hosts.topology import load_topology
+from tests.access.helpers import current_code
 
 USERNAME = "bernie"
 PASSWORD = "correct-horse-battery-staple"
@@ -33,10 +37,21 @@ def _sign_in(page, live_server, password: str) -> None:
     page.wait_for_load_state()
 
 
-def test_dashboard_shows_beamrider_stack(
+def test_first_sign_in_enrols_a_second_factor_then_shows_the_beamrider_stack(
     live_server, bernie, page, console_errors, screenshot
 ) -> None:
     _sign_in(page, live_server, PASSWORD)
+
+    # A superadmin reaches beamrider: the console opens only once a second factor is on.
+    page.wait_for_url("**/access/two-factor/?required=1**")
+    page.get_by_role("button", name="Set up an authenticator app").click()
+    page.locator(".qr svg").wait_for()
+    secret = page.locator("code.secret").inner_text()
+    pending = TOTPDevice.objects.get(user=bernie, confirmed=False)
+    assert base64.b32decode(secret) == pending.bin_key
+    page.fill("#id_token", current_code(pending))
+    page.get_by_role("button", name="Turn on two-factor").click()
+    page.get_by_role("button", name="Done").click()
 
     card = page.locator("#host-beamrider")
     card.wait_for()

@@ -1,5 +1,7 @@
 """The base views: dashboard, login and logout, the friendly error pages."""
 
+from urllib.parse import urlsplit
+
 from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib.auth import logout
@@ -81,8 +83,17 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
 
 def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     decision = getattr(exception, "decision", None)
+    needs_2fa = decision is not None and decision.reason == "needs_2fa"
     context = {
         "message": str(exception) if exception and str(exception) else "You may not do that.",
-        "needs_2fa": decision is not None and decision.reason == "needs_2fa",
+        "needs_2fa": needs_2fa,
     }
+    if needs_2fa and has_second_factor(request.user):
+        # Back to this page after the code (for a form, to the page the form was on).
+        back = request.get_full_path() if request.method == "GET" else ""
+        referer = urlsplit(request.headers.get("Referer", ""))
+        if not back and referer.netloc == request.get_host():
+            back = referer.path
+        query = urlencode({"next": back or reverse("dashboard")})
+        context["verify_url"] = f"{reverse('access:two_factor_verify')}?{query}"
     return render(request, "403.html", context, status=403)

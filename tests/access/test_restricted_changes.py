@@ -235,3 +235,11 @@ def test_the_lead_admins_people_page_is_not_filtered(cast):
 
     assert "Filtered to your zones" not in html
     assert "Operator in beamrider" in html
+
+
+def test_the_refusal_page_offers_to_enter_the_code_and_come_back(cast):
+    response = sign_in(cast.bernie, sudo=True).get(reverse("access:person_new"))
+
+    assert response.status_code == 403
+    verify = f"{reverse('access:two_factor_verify')}?next=%2Faccess%2Fpeople%2Fnew%2F"
+    assert f'href="{verify}"' in response.text

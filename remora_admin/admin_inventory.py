@@ -1,25 +1,30 @@
-"""The database admin for the inventory. Every save and delete goes through the audited path."""
+"""The database admin for the inventory and zones. Every save and delete is audited, in its
+transaction, by the one audited admin (admin_audit.py), which names its events as
+hosts/changes.py does. Registered from remora_admin/admin.py: the admin is wiring, so hosts/
+itself never imports the wiring layer."""
 
 from django.contrib import admin
-from django.db import transaction
 
+from hosts.models import GrowthPhase, Host, Placement, Service
 from remora_admin.access.models import Grant, Zone
 
-from .changes import delete_audited, save_audited
-from .models import GrowthPhase, Host, Placement, Service
+from .admin_audit import AuditedAdminMixin
+
+# A host's pinned key and its trust are set only by the audited trust action
+# (jobs/views_keys.py), never by hand here.
+HOST_KEY_FIELDS = [
+    "host_key",
+    "host_key_fingerprint",
+    "host_key_trusted_by",
+    "host_key_trusted_at",
+    "seen_host_key",
+    "seen_host_key_fingerprint",
+    "host_key_alert",
+]
 
 
-class AuditedAdmin(admin.ModelAdmin):
-    def save_model(self, request, obj, form, change) -> None:
-        save_audited(obj, request=request)
-
-    def delete_model(self, request, obj) -> None:
-        delete_audited(obj, request=request)
-
-    def delete_queryset(self, request, queryset) -> None:
-        with transaction.atomic():
-            for obj in queryset:
-                delete_audited(obj, request=request)
+class AuditedAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    pass
 
 
 @admin.register(Zone)
@@ -31,6 +36,7 @@ class ZoneAdmin(AuditedAdmin):
 class HostAdmin(AuditedAdmin):
     list_display = ["name", "address", "zone", "ssh_user", "ssh_port", "active"]
     list_filter = ["zone", "active"]
+    readonly_fields = HOST_KEY_FIELDS
 
 
 @admin.register(Service)

@@ -177,7 +177,7 @@ def test_the_phases_page_says_what_each_phase_changes(signed_in):
 
 
 def test_the_audit_page_lists_the_newest_events_first(signed_in):
-    record("test.newest", actor_name="bob", target_repr="sunjammer")
+    record("zone.updated", actor_name="bob", target_repr="sunjammer")
 
     response = signed_in.get("/audit/")
 
@@ -185,13 +185,13 @@ def test_the_audit_page_lists_the_newest_events_first(signed_in):
     sequences = [e.sequence for e in response.context["events"]]
     assert sequences == sorted(sequences, reverse=True)
     assert sequences[0] == AuditEvent.objects.count()
-    assert b"<code>test.newest</code>" in response.content
+    assert b"<code>zone.updated</code>" in response.content
     assert b"<td>bob</td>" in response.content
 
 
 def test_the_audit_page_pages_older_events_by_sequence(signed_in):
     for i in range(40):
-        record("test.filler", details={"i": i})
+        record("service.created", details={"i": i})
     total = AuditEvent.objects.count()
     assert total > 50
 
@@ -210,7 +210,7 @@ def test_the_audit_page_pages_older_events_by_sequence(signed_in):
 
 def test_the_older_events_link_loads_only_rows_for_htmx(signed_in):
     for _ in range(60):
-        record("test.filler")
+        record("service.created")
 
     response = signed_in.get("/audit/", {"before": 10}, headers={"HX-Request": "true"})
 

@@ -15,6 +15,7 @@ from django.db import IntegrityError, models, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from .catalogue import meaning
 from .models import GENESIS_HASH, HASHED_FIELDS, AuditEvent, ChainHead, chain_hash
 
 REDACTED = "[redacted]"
@@ -88,6 +89,10 @@ def record(
     `target_repr`. The zone, when not given, is read from the target (its `zone`, or its
     host's).
     """
+    if meaning(action) is None:
+        raise ValueError(
+            f"{action!r} is not in the audit catalogue (remora_admin/audit/catalogue.py)"
+        )
     if actor is None and request is not None:
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:

@@ -50,7 +50,7 @@ def tampering():
 
 
 def _write_events(n: int) -> list[AuditEvent]:
-    return [record("test.step", details={"step": i}) for i in range(1, n + 1)]
+    return [record("service.updated", details={"step": i}) for i in range(1, n + 1)]
 
 
 def _verify_output() -> str:
@@ -75,7 +75,7 @@ def test_record_writes_events_in_sequence_each_linked_to_the_one_before():
 
 @pytest.mark.django_db
 def test_a_stored_event_hashes_to_the_hash_it_was_written_with():
-    record("test.step", actor_name="alice", target_repr="beamrider", zone="beamrider")
+    record("service.updated", actor_name="alice", target_repr="beamrider", zone="beamrider")
 
     stored = AuditEvent.objects.get(sequence=1)
 
@@ -163,7 +163,7 @@ def test_secrets_in_details_are_stored_redacted_however_deep():
 
 @pytest.mark.django_db
 def test_secrets_inside_lists_of_mappings_are_redacted():
-    record("job.ran", details={"steps": [{"name": "deploy", "password": "hunter2"}]})
+    record("run.succeeded", details={"steps": [{"name": "deploy", "password": "hunter2"}]})
 
     stored = AuditEvent.objects.get(sequence=1)
 
@@ -175,16 +175,16 @@ def test_secrets_inside_lists_of_mappings_are_redacted():
 
 @pytest.mark.django_db
 def test_a_change_that_rolls_back_leaves_no_event_and_does_not_advance_the_head():
-    kept = record("test.kept")
+    kept = record("host.created")
 
     with pytest.raises(RuntimeError), transaction.atomic():
-        record("test.rolled_back")
+        record("host.deleted")
         raise RuntimeError("the change failed")
 
-    assert list(AuditEvent.objects.values_list("action", flat=True)) == ["test.kept"]
+    assert list(AuditEvent.objects.values_list("action", flat=True)) == ["host.created"]
     head = ChainHead.objects.get(id=1)
     assert (head.sequence, head.hash) == (1, kept.hash)
-    after = record("test.after")
+    after = record("zone.deleted")
     assert (after.sequence, after.previous_hash) == (2, kept.hash)
     assert verify_chain().ok
 
@@ -194,18 +194,18 @@ def test_a_change_that_rolls_back_leaves_no_event_and_does_not_advance_the_head(
 
 @pytest.mark.django_db
 def test_it_refuses_to_save_an_existing_event():
-    event = record("test.step")
+    event = record("service.updated")
     event.action = "test.rewritten"
 
     with pytest.raises(AuditLogIsAppendOnly):
         event.save()
 
-    assert AuditEvent.objects.get(sequence=1).action == "test.step"
+    assert AuditEvent.objects.get(sequence=1).action == "service.updated"
 
 
 @pytest.mark.django_db
 def test_it_refuses_to_delete_an_event():
-    event = record("test.step")
+    event = record("service.updated")
 
     with pytest.raises(AuditLogIsAppendOnly):
         event.delete()
@@ -220,7 +220,7 @@ def test_it_refuses_to_update_events_through_a_queryset():
     with pytest.raises(AuditLogIsAppendOnly):
         AuditEvent.objects.filter(sequence=1).update(action="test.rewritten")
 
-    assert set(AuditEvent.objects.values_list("action", flat=True)) == {"test.step"}
+    assert set(AuditEvent.objects.values_list("action", flat=True)) == {"service.updated"}
 
 
 @pytest.mark.django_db
@@ -233,7 +233,7 @@ def test_it_refuses_to_bulk_update_events():
     with pytest.raises(AuditLogIsAppendOnly), transaction.atomic():
         AuditEvent.objects.bulk_update(events, ["action"])
 
-    assert set(AuditEvent.objects.values_list("action", flat=True)) == {"test.step"}
+    assert set(AuditEvent.objects.values_list("action", flat=True)) == {"service.updated"}
 
 
 @pytest.mark.django_db
@@ -251,7 +251,7 @@ def test_it_refuses_to_delete_events_through_a_queryset():
 
 @pytest.mark.django_db
 def test_the_database_refuses_an_update_of_an_event():
-    record("test.step")
+    record("service.updated")
 
     with (
         pytest.raises(DatabaseError, match="append-only"),
@@ -260,12 +260,12 @@ def test_the_database_refuses_an_update_of_an_event():
     ):
         cursor.execute("UPDATE audit_auditevent SET action = 'test.rewritten' WHERE sequence = 1")
 
-    assert AuditEvent.objects.get(sequence=1).action == "test.step"
+    assert AuditEvent.objects.get(sequence=1).action == "service.updated"
 
 
 @pytest.mark.django_db
 def test_the_database_refuses_a_delete_of_an_event():
-    record("test.step")
+    record("service.updated")
 
     with (
         pytest.raises(DatabaseError, match="append-only"),

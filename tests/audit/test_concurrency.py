@@ -24,7 +24,7 @@ def _write_concurrently(writers: int, events: int = EVENTS_PER_WRITER) -> list[B
         try:
             start.wait(timeout=30)
             for i in range(events):
-                record("test.concurrent", actor_name=name, details={"n": i})
+                record("service.deleted", actor_name=name, details={"n": i})
         except BaseException as exc:  # reported to the test, which fails on it
             errors.append(exc)
         finally:
@@ -50,7 +50,7 @@ def _assert_one_unbroken_chain(total: int) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_two_writers_at_once_make_one_unbroken_chain():
-    record("test.first")  # the chain head row exists before the writers start
+    record("zone.created")  # the chain head row exists before the writers start
 
     errors = _write_concurrently(2)
 
@@ -60,7 +60,7 @@ def test_two_writers_at_once_make_one_unbroken_chain():
 
 @pytest.mark.django_db(transaction=True)
 def test_four_writers_at_once_make_one_unbroken_chain():
-    record("test.first")
+    record("zone.created")
 
     errors = _write_concurrently(4)
 

@@ -13,10 +13,14 @@ STAMP := $(VENV)/.installed
 HTMX_VERSION := 4.0.1
 PICO_VERSION := 2.1.1
 
-.PHONY: help run test lint venv vendor bench clean
+.PHONY: help run code test lint venv vendor bench clean
 
 help:
-	@echo "make run    - start the console (web + worker) on http://127.0.0.1:8000"
+	@echo "make run    - start the console on http://127.0.0.1:8000 (PORT to change): the web"
+	@echo "              server, an RQ worker, the ticker (reaper and re-queuer) and a Redis"
+	@echo "              (REDIS_URL, else a private redis-server, else in-process fakeredis);"
+	@echo "              migrates, loads the topology and the demo people first"
+	@echo "make code USER=bob - a demo person's current two-factor code (make run lists who has one)"
 	@echo "make test   - lint, checks and the whole test suite against real services"
 	@echo "make bench  - run the benchmarks under bench/"
 	@echo "make vendor - re-vendor htmx $(HTMX_VERSION) and Pico CSS $(PICO_VERSION) from npm"
@@ -35,6 +39,13 @@ venv: $(STAMP)
 
 run: $(STAMP)
 	@DEBUG=$${DEBUG:-true} $(PY) manage.py devstack
+
+# USER is also the login name in every shell's environment: only a USER= given to make counts.
+code: $(STAMP)
+	@if [ "$(origin USER)" != "command line" ]; then \
+	  echo "Which demo person? make code USER=bob (make run lists who uses two-factor)" >&2; \
+	  exit 2; fi
+	@DEBUG=true $(PY) manage.py demo_code '$(USER)'
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -14,12 +14,20 @@ class HostForm(forms.ModelForm):
         self.fields["credential"].help_text = "Only credentials of this host's zone."
 
 
+class SecretTextarea(forms.Textarea):
+    """A textarea that never renders a value back: a refused private key is not sent back to
+    the browser (nor into its cache, history or a screenshot); it has to be pasted again."""
+
+    def format_value(self, value):
+        return None
+
+
 class CredentialForm(forms.Form):
     name = forms.SlugField(max_length=63)
     zone = forms.ModelChoiceField(queryset=None, to_field_name="name")
     private_key = forms.CharField(
         required=False,
-        widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false", "autocomplete": "off"}),
+        widget=SecretTextarea(attrs={"rows": 6, "spellcheck": "false", "autocomplete": "off"}),
         help_text="Leave empty to generate a new Ed25519 key pair (recommended).",
     )
 

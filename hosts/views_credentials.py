@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 
 from remora_admin.access.guards import get_for_user, require, requires
 from remora_admin.access.policy import Action, scope, zones_where
@@ -26,6 +27,7 @@ def credential_list(request: HttpRequest) -> HttpResponse:
     return render(request, "hosts/credential_list.html", {"credentials": credentials})
 
 
+@never_cache  # the page may carry a pasted private key: never stored by a browser or proxy
 @requires(Action.MANAGE_CREDENTIALS)
 def credential_new(request: HttpRequest) -> HttpResponse:
     zones = zones_where(request.user, Action.MANAGE_CREDENTIALS)

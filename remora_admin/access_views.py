@@ -1,7 +1,5 @@
 """The "who can control each host" report: access's zone report joined to the inventory."""
 
-import csv
-
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -11,6 +9,7 @@ from hosts.models import Host
 from remora_admin.access.guards import requires
 from remora_admin.access.policy import Action, scope, zones_where
 from remora_admin.access.report import CAPABILITIES, zone_access
+from remora_admin.audit.export import csv_writer
 from remora_admin.audit.log import record
 
 
@@ -37,7 +36,7 @@ def access_report_csv(request: HttpRequest) -> HttpResponse:
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
     response["Content-Disposition"] = f'attachment; filename="remora-access-{stamp}.csv"'
-    writer = csv.writer(response)
+    writer = csv_writer(response)
     writer.writerow(
         [
             "host",

@@ -263,7 +263,7 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL")
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "").strip().upper() or "INFO"
 if LOG_LEVEL not in LOG_LEVELS:
     raise ImproperlyConfigured(
@@ -282,7 +282,9 @@ class ClientErrorsInOneLine(logging.Filter):
             return record
         exc = record.exc_info[1] if isinstance(record.exc_info, tuple) else record.exc_info
         record = copy.copy(record)  # the other handlers keep the original
-        reason = " ".join(str(exc).split()) if isinstance(exc, BaseException) else ""
+        # Escaped like Django escapes a logged path: no newline or control character of the
+        # client's (a Host header, say) can start a forged line.
+        reason = str(exc).encode("unicode_escape").decode("ascii") if exc is not None else ""
         record.msg = record.getMessage() + (f" ({reason})" if reason else "")
         record.args = ()
         record.exc_info = None

@@ -14,7 +14,7 @@ urlpatterns = [
     path("access/", access_views.access_report, name="access_report"),
     path("access/report.csv", access_views.access_report_csv, name="access_report_csv"),
     path("access/", include("remora_admin.access.urls")),
-    path("audit/", include("remora_admin.audit.urls")),
+    path("audit/", include(("remora_admin.audit_views", "audit"))),
     path("", include("jobs.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -57,7 +57,7 @@ DEMO_PEOPLE = (
     DemoPerson("frank", "operator", "sunjammer", "community delegate"),
     DemoPerson("grace", "viewer", "sunjammer", "community delegate, read-only"),
     DemoPerson("heidi", "viewer", "sunjammer", "community delegate", expires_days=14),
-    DemoPerson("ivan", "auditor", None, "auditor"),
+    DemoPerson("ivan", "auditor", None, "auditor (reads beamrider too)", two_factor=True),
 )
 
 
@@ -127,7 +127,7 @@ def login_lines() -> list[str]:
     for p in DEMO_PEOPLE:
         where = f" ({p.zone})" if p.zone else ""
         until = f", grant ends in {p.expires_days} days" if p.expires_days else ""
-        factor = ", two-factor: python manage.py demo_code " + p.username if p.two_factor else ""
+        factor = f", two-factor code: make code USER={p.username}" if p.two_factor else ""
         lines.append(f"{p.username:<{width}}  {p.about}{where}{until}{factor}")
     return lines
 

@@ -11,11 +11,11 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 from rq.job import Job, NoSuchJobError
 
-from hosts.credentials import fingerprint
 from remora_admin.audit.log import record
 
 from . import queue
 from .models import HostLock, JobRun, RunState
+from .states import transition
 
 log = logging.getLogger(__name__)
 RECONCILE_AFTER = timedelta(seconds=10)
@@ -29,24 +29,21 @@ def reap_lost_runs() -> list[int]:
     stale = JobRun.objects.filter(state=RunState.RUNNING, heartbeat_at__lt=limit)
     for run in stale.select_related("host__zone"):
         with transaction.atomic():
-            changed = JobRun.objects.filter(
-                pk=run.pk, state=RunState.RUNNING, heartbeat_at__lt=limit
-            ).update(
-                state=RunState.LOST,
+            moved = transition(
+                run,
+                RunState.LOST,
+                expect=[RunState.RUNNING],
+                where={"heartbeat_at__lt": limit},
+                actor_name="reaper",
+                audit_action="run.lost",
+                details={"worker": run.worker, "last_heartbeat": str(run.heartbeat_at)},
                 finished_at=timezone.now(),
                 error="lost: the worker stopped reporting (it died or lost its database)",
                 status_note="",
             )
-            if not changed:
+            if not moved:
                 continue
             HostLock.objects.filter(run=run).delete()
-            record(
-                "run.lost",
-                actor_name="reaper",
-                target=run,
-                zone=run.host.zone.name,
-                details={"worker": run.worker, "last_heartbeat": str(run.heartbeat_at)},
-            )
         lost.append(run.pk)
     # A lock whose run has finished (any way at all) is freed too.
     HostLock.objects.exclude(run__state=RunState.RUNNING).delete()
@@ -81,24 +78,3 @@ def reconcile_queue() -> list[int]:
     except (RedisError, OSError) as exc:
         log.warning("Reconciler cannot reach Redis: %s", exc)
     return redelivered
-
-
-def flag_host_key(host, seen_key: str, run: JobRun | None = None) -> None:
-    """A connection met a key other than the pinned one: flag the host and raise an alert."""
-    with transaction.atomic():
-        type(host).objects.filter(pk=host.pk).update(
-            seen_host_key=seen_key,
-            seen_host_key_fingerprint=fingerprint(seen_key),
-            host_key_alert="host key changed: connections are refused until the key is checked",
-        )
-        record(
-            "host.host_key_mismatch",
-            actor_name="worker",
-            target=host,
-            zone=host.zone.name,
-            details={
-                "pinned": host.host_key_fingerprint,
-                "seen": fingerprint(seen_key),
-                "run": run.pk if run else None,
-            },
-        )

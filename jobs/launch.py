@@ -1,49 +1,215 @@
-"""Launching, approving, rejecting and cancelling runs: checked, audited, then delivered."""
+"""Launching, approving, rejecting and cancelling runs: checked, audited, then delivered.
+
+Everything that starts or decides on a run (the browser, the planner, the scheduler, the API)
+calls these functions with the person who acts (`actor`); a request, when there is one, only
+adds the client's address to the audit events and lets the policy read the session's second
+factor. Without a request the second factor is unproven unless the caller says otherwise
+(`second_factor=True`, e.g. a scheduler acting on a launch that was checked with it), so a change
+in a restricted zone is refused.
+
+Every refusal is raised as `LaunchRefused` with its reason in words (`NotAllowed` when the
+policy said no; it is also a PermissionDenied, a 403 in a view) and audited with its target
+and zone: `access.denied` for the policy, `run.refused` for the rest.
+"""
 
 import json
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
 from hosts.credentials import encrypt
-from remora_admin.access.guards import require
-from remora_admin.access.policy import Action, can
+from remora_admin.access.policy import Action, Decision, decide, is_verified
 from remora_admin.audit.log import record
 
 from . import queue
 from .models import JobRun, RunState
 from .recipes import Category, Recipe
+from .states import transition
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why one thing may not happen, in words; `code` is for programs and the audit log."""
+
+    code: str
+    message: str
+    target: Any = None  # the host (a launch) or the run (a decision, a cancel)
 
 
 class LaunchRefused(Exception):
-    pass
+    """The launch (or approval, rejection, cancel) did not happen; the message says why."""
+
+    def __init__(self, message: str, *, refusals: list[Refusal] | None = None):
+        super().__init__(message)
+        self.refusals = refusals or []
+
+    @property
+    def reason(self) -> str:
+        return self.refusals[0].code if self.refusals else ""
+
+
+class NotAllowed(LaunchRefused, PermissionDenied):
+    """The policy refused; `decision` carries its reason (a 403 in a view)."""
+
+    def __init__(self, decision: Decision, refusals: list[Refusal]):
+        super().__init__(decision.message, refusals=refusals)
+        self.decision = decision
 
 
 def needs_approval(recipe: Recipe, host: Any) -> bool:
     return recipe.category == Category.PROVISION and host.zone.requires_approval
 
 
+def blockers(host: Any) -> list[Refusal]:
+    """What keeps any run from reaching `host`, whoever launches it (the launch page shows
+    these at once; `launch` refuses with them)."""
+    found = []
+    if not host.active:
+        found.append(
+            Refusal(
+                "host_inactive",
+                f"{host.name} is not active (planned or retired); nothing runs there.",
+            )
+        )
+    if host.credential_id is None:
+        found.append(
+            Refusal(
+                "no_credential",
+                f"{host.name} has no SSH credential, so no run can sign in there; "
+                "a zone admin assigns one.",
+            )
+        )
+    elif host.credential.zone_id != host.zone_id:
+        found.append(
+            Refusal(
+                "credential_zone",
+                f"{host.name}'s credential belongs to another zone; "
+                "a zone admin assigns one of this zone.",
+            )
+        )
+    if not host.host_key:
+        found.append(
+            Refusal(
+                "untrusted_key",
+                f"{host.name}'s host key is not trusted yet; scan it, then a zone admin trusts it.",
+            )
+        )
+    elif host.host_key_alert:
+        found.append(
+            Refusal(
+                "key_changed",
+                f"{host.name} presented a host key other than the trusted one; nothing connects "
+                "until a zone admin compares it and trusts the right one.",
+            )
+        )
+    return [Refusal(b.code, b.message, host) for b in found]
+
+
+def _second_factor(actor: Any, request: HttpRequest | None, second_factor: bool | None) -> bool:
+    """Whether the actor proved their second factor: as the caller says, else from the
+    request's session when the request is the actor's own, else not."""
+    if second_factor is not None:
+        return second_factor
+    user = getattr(request, "user", None)
+    return actor is not None and user is not None and user.pk == actor.pk and is_verified(user)
+
+
+def _zone_name(target: Any) -> str:
+    host = getattr(target, "host", target)
+    return host.zone.name
+
+
+def _audit_refusal(
+    refusal: Refusal,
+    *,
+    actor: Any,
+    request: HttpRequest | None,
+    attempt: str,
+    by_policy: bool = False,
+    **details: Any,
+) -> None:
+    """Record a refusal with its target, zone and reason: `access.denied` when the policy
+    refused, `run.refused` when the run's own preconditions did."""
+    record(
+        "access.denied" if by_policy else "run.refused",
+        request=request,
+        actor=actor,
+        target=refusal.target,
+        zone=_zone_name(refusal.target),
+        details={"attempt": attempt, "reason": refusal.code, "message": refusal.message, **details},
+    )
+
+
+def _ask(
+    actor: Any,
+    action: Action,
+    target: Any,
+    *,
+    request: HttpRequest | None,
+    verified: bool,
+    attempt: str,
+    **details: Any,
+) -> Decision:
+    decision = decide(actor, action, target, second_factor=verified)
+    if not decision.allowed:
+        _audit_refusal(
+            Refusal(decision.reason or "no_role", decision.message, target),
+            actor=actor,
+            request=request,
+            attempt=attempt,
+            by_policy=True,
+            action=str(action),
+            **details,
+        )
+    return decision
+
+
 def launch(
-    request: HttpRequest, recipe: Recipe, hosts: list[Any], params: dict[str, Any], *, dry_run=False
+    actor: Any,
+    recipe: Recipe,
+    hosts: list[Any],
+    params: dict[str, Any],
+    *,
+    dry_run: bool = False,
+    request: HttpRequest | None = None,
+    second_factor: bool | None = None,
 ) -> list[JobRun]:
-    """Create one run per host (a batch) with its audit event; queue them once committed."""
+    """Create one run per host (a batch) with its audit event; queue them once committed.
+
+    All or nothing: if the policy or a precondition refuses any host, nothing is created, each
+    refusal is audited, and `LaunchRefused` says why for every host refused.
+    """
+    verified = _second_factor(actor, request, second_factor)
+    denied: Decision | None = None
+    refusals: list[Refusal] = []
     for host in hosts:
-        require(request, recipe.needs, host)
-        if not host.active:
-            raise LaunchRefused(
-                f"{host.name} is not active (planned or retired); nothing runs there."
+        decision = _ask(
+            actor,
+            recipe.needs,
+            host,
+            request=request,
+            verified=verified,
+            attempt="launch",
+            recipe=recipe.name,
+        )
+        if not decision.allowed:
+            denied = denied or decision
+            refusals.append(Refusal(decision.reason or "no_role", decision.message, host))
+            continue
+        for blocker in blockers(host):
+            _audit_refusal(
+                blocker, actor=actor, request=request, attempt="launch", recipe=recipe.name
             )
-        if host.credential_id is None:
-            raise LaunchRefused(f"{host.name} has no SSH credential; a zone admin assigns one.")
-        if host.credential.zone_id != host.zone_id:
-            raise LaunchRefused(f"{host.name}'s credential belongs to another zone.")
-        if not host.host_key:
-            raise LaunchRefused(
-                f"{host.name}'s host key is not trusted yet; scan it, then a zone admin trusts it."
-            )
+            refusals.append(blocker)
+    if denied is not None:
+        raise NotAllowed(denied, refusals)
+    if refusals:
+        raise LaunchRefused(" ".join(r.message for r in refusals), refusals=refusals)
     queue.check_available()
     public = {k: v for k, v in params.items() if k not in recipe.secret_fields}
     secrets = {k: params[k] for k in recipe.secret_fields if params.get(k)}
@@ -64,13 +230,14 @@ def launch(
                 credential=host.credential,
                 changes_host=recipe.changes_host or bool(params.get("changes_host")),
                 timeout=recipe.timeout,
-                requested_by=request.user,
+                requested_by=actor,
                 state=RunState.AWAITING_APPROVAL if waiting else RunState.QUEUED,
                 queued_at=None if waiting else timezone.now(),
             )
             record(
                 "run.requested",
                 request=request,
+                actor=actor,
                 target=run,
                 zone=host.zone.name,
                 details={
@@ -82,6 +249,7 @@ def launch(
                     "dry_run": dry_run,
                     "batch": str(batch),
                     "state": run.state,
+                    "second_factor": verified,
                 },
             )
             if not waiting:
@@ -94,63 +262,149 @@ def encrypt_secrets(secrets: dict[str, str]) -> bytes:
     return encrypt(json.dumps(secrets)) if secrets else b""
 
 
-def approve(request: HttpRequest, run: JobRun, reason: str) -> None:
-    _decide_approval(request, run, reason, approve=True)
+def _check(
+    actor: Any,
+    action: Action,
+    run: JobRun,
+    *,
+    request: HttpRequest | None,
+    second_factor: bool | None,
+    attempt: str,
+) -> None:
+    """Ask the policy about `action` on `run`; raise NotAllowed (audited) when it says no."""
+    verified = _second_factor(actor, request, second_factor)
+    decision = _ask(actor, action, run, request=request, verified=verified, attempt=attempt)
+    if not decision.allowed:
+        raise NotAllowed(decision, [Refusal(decision.reason or "no_role", decision.message, run)])
 
 
-def reject(request: HttpRequest, run: JobRun, reason: str) -> None:
-    _decide_approval(request, run, reason, approve=False)
+def _refuse(
+    code: str, message: str, run: JobRun, *, actor: Any, request: HttpRequest | None, attempt: str
+) -> LaunchRefused:
+    refusal = Refusal(code, message, run)
+    _audit_refusal(refusal, actor=actor, request=request, attempt=attempt, state=run.state)
+    return LaunchRefused(message, refusals=[refusal])
 
 
-def _decide_approval(request: HttpRequest, run: JobRun, reason: str, *, approve: bool) -> None:
-    require(request, Action.APPROVE, run)
-    if run.requested_by_id == request.user.pk:
-        raise LaunchRefused("A second person must approve: you cannot decide on your own run.")
+def approve(
+    actor: Any,
+    run: JobRun,
+    reason: str,
+    *,
+    request: HttpRequest | None = None,
+    second_factor: bool | None = None,
+) -> None:
+    """A second person lets a run that waits for approval go (the policy holds the two-person
+    rule: the requester is refused)."""
+    _decide_approval(actor, run, reason, True, request=request, second_factor=second_factor)
+
+
+def reject(
+    actor: Any,
+    run: JobRun,
+    reason: str,
+    *,
+    request: HttpRequest | None = None,
+    second_factor: bool | None = None,
+) -> None:
+    _decide_approval(actor, run, reason, False, request=request, second_factor=second_factor)
+
+
+def _decide_approval(
+    actor: Any,
+    run: JobRun,
+    reason: str,
+    approve: bool,
+    *,
+    request: HttpRequest | None,
+    second_factor: bool | None,
+) -> None:
+    attempt = "approve" if approve else "reject"
+    _check(
+        actor, Action.APPROVE, run, request=request, second_factor=second_factor, attempt=attempt
+    )
     if approve:
         queue.check_available()
-    new_state = RunState.QUEUED if approve else RunState.REJECTED
-    with transaction.atomic():
-        changed = JobRun.objects.filter(pk=run.pk, state=RunState.AWAITING_APPROVAL).update(
-            state=new_state,
-            approved_by=request.user,
-            decision_reason=reason.strip(),
-            queued_at=timezone.now() if approve else None,
-            finished_at=None if approve else timezone.now(),
-        )
-        if not changed:
-            raise LaunchRefused("This run is no longer waiting for approval.")
-        record(
-            "run.approved" if approve else "run.rejected",
-            request=request,
-            target=run,
-            zone=run.host.zone.name,
-            details={"reason": reason.strip(), "requested_by": str(run.requested_by or "")},
-        )
-        if approve:
-            transaction.on_commit(lambda: queue.enqueue(run.pk, run.timeout))
-
-
-def cancel(request: HttpRequest, run: JobRun) -> str:
-    """Cancel a queued run at once, or ask the worker to kill a running one."""
-    own = run.requested_by_id == request.user.pk and can(request.user, Action.CANCEL_OWN_RUN, run)
-    if not own:
-        require(request, Action.CANCEL_ANY_RUN, run)
     now = timezone.now()
     with transaction.atomic():
-        stopped = JobRun.objects.filter(
-            pk=run.pk, state__in=[RunState.QUEUED, RunState.AWAITING_APPROVAL]
-        ).update(state=RunState.CANCELLED, finished_at=now, cancel_requested_by=request.user)
-        if not stopped:
-            asked = JobRun.objects.filter(pk=run.pk, state=RunState.RUNNING).update(
-                cancel_requested_by=request.user
-            )
-            if not asked:
-                raise LaunchRefused("This run has already finished.")
-        record(
-            "run.cancel_requested",
+        moved = transition(
+            run,
+            RunState.QUEUED if approve else RunState.REJECTED,
+            expect=[RunState.AWAITING_APPROVAL],
+            actor=actor,
             request=request,
-            target=run,
-            zone=run.host.zone.name,
-            details={"state_before": run.state},
+            audit_action="run.approved" if approve else "run.rejected",
+            details={"reason": reason.strip(), "requested_by": str(run.requested_by or "")},
+            approved_by=actor,
+            decision_reason=reason.strip(),
+            queued_at=now if approve else None,
+            finished_at=None if approve else now,
         )
-    return "cancelled" if stopped else "stopping"
+        if moved and approve:
+            transaction.on_commit(lambda: queue.enqueue(run.pk, run.timeout))
+    if not moved:
+        run.refresh_from_db(fields=["state"])
+        raise _refuse(
+            "not_awaiting",
+            "This run is no longer waiting for approval.",
+            run,
+            actor=actor,
+            request=request,
+            attempt=attempt,
+        )
+
+
+def cancel(
+    actor: Any,
+    run: JobRun,
+    *,
+    request: HttpRequest | None = None,
+    second_factor: bool | None = None,
+) -> str:
+    """Cancel a queued (or waiting) run at once, or ask the worker to kill a running one.
+
+    The policy decides who may: one's own run with the operator's right, anyone's with the zone
+    admin's (`Action.CANCEL_RUN`)."""
+    _check(
+        actor,
+        Action.CANCEL_RUN,
+        run,
+        request=request,
+        second_factor=second_factor,
+        attempt="cancel",
+    )
+    with transaction.atomic():
+        if transition(
+            run,
+            RunState.CANCELLED,
+            expect=[RunState.QUEUED, RunState.AWAITING_APPROVAL],
+            actor=actor,
+            request=request,
+            finished_at=timezone.now(),
+            cancel_requested_by=actor,
+        ):
+            return "cancelled"
+        # A running run is stopped by its worker, which sees the request and moves it to
+        # cancelled; here only the request is written (no state change).
+        asked = JobRun.objects.filter(pk=run.pk, state=RunState.RUNNING).update(
+            cancel_requested_by=actor
+        )
+        if asked:
+            record(
+                "run.cancel_requested",
+                request=request,
+                actor=actor,
+                target=run,
+                zone=run.host.zone.name,
+                details={"state_before": RunState.RUNNING},
+            )
+            return "stopping"
+    run.refresh_from_db(fields=["state"])
+    raise _refuse(
+        "finished",
+        "This run has already finished.",
+        run,
+        actor=actor,
+        request=request,
+        attempt="cancel",
+    )

@@ -8,6 +8,8 @@ from redis.exceptions import RedisError
 log = logging.getLogger(__name__)
 
 QUEUE = "default"
+# By name, not by import: the web side never imports the worker's code (and no import cycle).
+EXECUTE_RUN = "jobs.tasks.execute_run"
 
 
 class QueueUnavailable(Exception):
@@ -28,11 +30,9 @@ def check_available() -> None:
 def enqueue(run_id: int, timeout: int) -> bool:
     """Put the run on the queue (RQ job id = "run-<id>"). False when Redis refused: the
     reconciler will deliver it later from its row."""
-    from .tasks import execute_run
-
     try:
         queue().enqueue(
-            execute_run,
+            EXECUTE_RUN,
             run_id,
             job_id=f"run-{run_id}",
             job_timeout=timeout + 300,

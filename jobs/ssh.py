@@ -105,8 +105,10 @@ def scan_host_key(address: str, port: int, timeout: float = 10.0) -> str:
         transport.start_client(timeout=timeout)
         key = transport.get_remote_server_key()
         return f"{key.get_name()} {key.get_base64()}"
-    except paramiko.SSHException as exc:
-        raise SSHFailure("protocol", f"SSH handshake failed: {exc}") from None
+    except (paramiko.SSHException, EOFError, OSError, ValueError) as exc:
+        # Whatever answered is not an SSH server we can read a key from (or it hung up).
+        why = str(exc) or type(exc).__name__
+        raise SSHFailure("protocol", f"SSH handshake failed: {why}") from None
     finally:
         transport.close()
 

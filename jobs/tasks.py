@@ -14,11 +14,12 @@ from remora_admin.access.policy import decide
 from remora_admin.audit.log import record
 
 from . import ssh
-from .faults import flag_host_key
+from .hostkeys import flag_host_key
 from .models import HostLock, JobRun, RunState
 from .output import OutputWriter
 from .recipes import get as get_recipe
 from .recipes import secret_env
+from .states import transition
 
 log = logging.getLogger(__name__)
 LOCK_POLL = 0.5
@@ -32,23 +33,19 @@ def _finish(run: JobRun, state: str, *, exit_code=None, error: str = "") -> None
     with transaction.atomic():
         # Only a running run is finished here: one the reaper already marked lost stays lost
         # (its host lock may already be another run's).
-        finished = JobRun.objects.filter(pk=run.pk, state=RunState.RUNNING).update(
-            state=state,
+        finished = transition(
+            run,
+            state,
+            expect=[RunState.RUNNING],
+            actor_name="worker",
+            details={"exit_code": exit_code, "error": error, "output_bytes": run.output_bytes},
             exit_code=exit_code,
             error=error[:300],
             finished_at=timezone.now(),
             status_note="",
         )
-        if not finished:
-            return
-        HostLock.objects.filter(run=run).delete()
-        record(
-            f"run.{state}",
-            actor_name="worker",
-            target=run,
-            zone=run.host.zone.name,
-            details={"exit_code": exit_code, "error": error, "output_bytes": run.output_bytes},
-        )
+        if finished:
+            HostLock.objects.filter(run=run).delete()
 
 
 def _cancel_requested(run_id: int) -> bool:
@@ -82,23 +79,25 @@ def execute_run(run_id: int) -> str:
     if not connection.in_atomic_block:
         # The worker lives long: drop database connections that timed out, like a request does.
         close_old_connections()
+    run = (
+        JobRun.objects.select_related("host__zone", "credential", "requested_by")
+        .filter(pk=run_id)
+        .first()
+    )
     now = timezone.now()
-    with transaction.atomic():
-        claimed = JobRun.objects.filter(pk=run_id, state=RunState.QUEUED).update(
-            state=RunState.RUNNING, started_at=now, heartbeat_at=now, worker=worker_name()
-        )
-        if not claimed:
-            return "not queued (already run, cancelled or unknown)"
-        run = JobRun.objects.select_related("host__zone", "credential", "requested_by").get(
-            pk=run_id
-        )
-        record(
-            "run.started",
-            actor_name="worker",
-            target=run,
-            zone=run.host.zone.name,
-            details={"worker": run.worker},
-        )
+    claimed = run is not None and transition(
+        run,
+        RunState.RUNNING,
+        expect=[RunState.QUEUED],
+        actor_name="worker",
+        audit_action="run.started",
+        details={"worker": worker_name()},
+        started_at=now,
+        heartbeat_at=now,
+        worker=worker_name(),
+    )
+    if not claimed:
+        return "not queued (already run, cancelled or unknown)"
     recipe = get_recipe(run.recipe)
     if recipe is None:
         _finish(run, RunState.FAILED, error=f"unknown recipe {run.recipe}")

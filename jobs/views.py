@@ -1,7 +1,10 @@
+from dataclasses import dataclass
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from hosts.models import Host
@@ -44,7 +47,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
     awaiting = [
         r
         for r in _runs_for(request).filter(state=RunState.AWAITING_APPROVAL)[:20]
-        if r.requested_by_id != request.user.pk and can(request.user, Action.APPROVE, r)
+        if can(request.user, Action.APPROVE, r)
     ]
     context = {
         "runs": runs[:PAGE],
@@ -57,10 +60,52 @@ def run_list(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
+# What fixes each blocker, and who may (the policy decides; the link shows only to them).
+FIXES: dict[str, list[tuple[Action, str, str]]] = {
+    "host_inactive": [(Action.EDIT_INVENTORY, "hosts:edit", "Mark it active on its edit page.")],
+    "no_credential": [
+        (Action.EDIT_INVENTORY, "hosts:edit", "Assign a credential on its edit page."),
+        (Action.MANAGE_CREDENTIALS, "hosts:credentials", "Create or find one on the Keys page."),
+    ],
+    "credential_zone": [
+        (Action.EDIT_INVENTORY, "hosts:edit", "Assign one of its zone's credentials."),
+    ],
+    "untrusted_key": [
+        (Action.TRUST_HOST_KEY, "hosts:detail", "Scan and trust its key on the host's page.")
+    ],
+    "key_changed": [
+        (Action.TRUST_HOST_KEY, "hosts:detail", "Compare and trust its key on the host's page.")
+    ],
+}
+
+
+@dataclass(frozen=True)
+class Blocker:
+    code: str
+    message: str
+    fixes: list[tuple[str, str]]  # (words, url), only those this person may follow
+
+
+def _blockers(request: HttpRequest, host: Host) -> list[Blocker]:
+    found = []
+    for refusal in launching.blockers(host):
+        fixes = [
+            (words, reverse(url, args=[] if url == "hosts:credentials" else [host.name]))
+            for action, url, words in FIXES.get(refusal.code, [])
+            if can(request.user, action, host)
+        ]
+        found.append(Blocker(refusal.code, refusal.message, fixes))
+    return found
+
+
 @login_required
 def launch(request: HttpRequest, name: str) -> HttpResponse:
-    """Choose a recipe for a host, fill its parameters, preview the exact script, launch."""
+    """Choose a recipe for a host, fill its parameters, preview the exact script, launch.
+
+    What keeps any run from the host (inactive, no credential, untrusted key) is said at once,
+    once, with the link to fix it for those who may; the launch buttons are then disabled."""
     host = get_for_user(request, Host.objects.select_related("zone", "credential"), name=name)
+    blockers = _blockers(request, host)
     available = [
         r
         for r in sorted(recipes.REGISTRY.values(), key=lambda r: (r.category, r.title))
@@ -68,18 +113,26 @@ def launch(request: HttpRequest, name: str) -> HttpResponse:
     ]
     recipe = recipes.get(request.GET.get("recipe") or request.POST.get("recipe") or "")
     if recipe is None:
-        return render(request, "jobs/launch.html", {"host": host, "available": available})
+        context = {"host": host, "available": available, "blockers": blockers}
+        return render(request, "jobs/launch.html", context)
     require(request, recipe.needs, host)
     others = [
         h
-        for h in scope(Host.objects.select_related("zone"), request.user)
+        for h in scope(Host.objects.select_related("zone", "credential"), request.user)
         .filter(active=True)
         .exclude(pk=host.pk)
         if recipe.applies_to(h) and can(request.user, recipe.needs, h)
     ]
     form = recipe.form(request.POST or None, host=host)
     also = set(request.POST.getlist("also"))
-    context = {"host": host, "recipe": recipe, "form": form, "others": others, "also": also}
+    context = {
+        "host": host,
+        "recipe": recipe,
+        "form": form,
+        "others": [(h, launching.blockers(h)) for h in others],
+        "also": also,
+        "blockers": blockers,
+    }
     if request.method == "POST" and form.is_valid():
         params = form.cleaned_data
         context["script"] = recipe.render(params)
@@ -87,10 +140,19 @@ def launch(request: HttpRequest, name: str) -> HttpResponse:
             targets = [host, *[h for h in others if h.name in also]]
             try:
                 runs = launching.launch(
-                    request, recipe, targets, params, dry_run="dry_run" in request.POST
+                    request.user,
+                    recipe,
+                    targets,
+                    params,
+                    dry_run="dry_run" in request.POST,
+                    request=request,
                 )
             except launching.LaunchRefused as refusal:
-                form.add_error(None, str(refusal))
+                # Said once: what the page already shows above is not repeated in the form.
+                shown = {b.code for b in blockers}
+                for r in refusal.refusals or [launching.Refusal("", str(refusal), None)]:
+                    if not (r.target == host and r.code in shown):
+                        form.add_error(None, r.message)
             except QueueUnavailable as exc:
                 return render(request, "503.html", {"message": str(exc)}, status=503)
             else:
@@ -117,19 +179,11 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "run": run,
         "chunks": chunks,
         "after": after,
-        "may_cancel": not run.finished and _may_cancel(request, run),
+        "may_cancel": not run.finished and can(request.user, Action.CANCEL_RUN, run),
         "may_approve": run.state == RunState.AWAITING_APPROVAL
-        and run.requested_by_id != request.user.pk
         and can(request.user, Action.APPROVE, run),
     }
     return render(request, "jobs/run_detail.html", context)
-
-
-def _may_cancel(request: HttpRequest, run: JobRun) -> bool:
-    own = run.requested_by_id == request.user.pk
-    return (own and can(request.user, Action.CANCEL_OWN_RUN, run)) or can(
-        request.user, Action.CANCEL_ANY_RUN, run
-    )
 
 
 @login_required
@@ -146,7 +200,7 @@ def run_output(request: HttpRequest, pk: int) -> HttpResponse:
         "run": run,
         "chunks": chunks,
         "after": new_after,
-        "may_cancel": not run.finished and _may_cancel(request, run),
+        "may_cancel": not run.finished and can(request.user, Action.CANCEL_RUN, run),
         "oob": True,
     }
     return render(request, "jobs/run_detail.html#live", context)
@@ -156,8 +210,11 @@ def run_output(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     run = _run(request, pk)
+    require(request, Action.CANCEL_RUN, run)
     try:
-        outcome = launching.cancel(request, run)
+        outcome = launching.cancel(request.user, run, request=request)
+    except launching.NotAllowed:
+        raise  # a 403 with the policy's words
     except launching.LaunchRefused as refusal:
         messages.error(request, str(refusal))
     else:
@@ -178,7 +235,9 @@ def run_decide(request: HttpRequest, pk: int, verdict: str) -> HttpResponse:
         return redirect(run)
     decide = launching.approve if verdict == "approve" else launching.reject
     try:
-        decide(request, run, form.cleaned_data["reason"])
+        decide(request.user, run, form.cleaned_data["reason"], request=request)
+    except launching.NotAllowed:
+        raise  # a 403 with the policy's words
     except launching.LaunchRefused as refusal:
         messages.error(request, str(refusal))
     except QueueUnavailable as exc:

@@ -4,90 +4,30 @@ A recipe's form validates every parameter (choices, patterns, ranges); its `scri
 builds the bash script from the cleaned values with every value passed through `q` (shlex.quote).
 Secret parameters never enter the script text: the script reads them from environment variables
 that the worker sets on stdin, ahead of the script, and they are stored only encrypted.
+
+What a recipe is lives in `base`; each recipe module imports `base` (never this package) and is
+imported here to register its recipes.
 """
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from . import system  # noqa: F401  (registers the recipes)
+from .base import (
+    CATEGORY_ACTION,
+    REGISTRY,
+    Category,
+    Recipe,
+    RecipeForm,
+    get,
+    register,
+    secret_env,
+)
 
-from django import forms
-from django.db import models
-
-from remora_admin.access.policy import Action
-
-
-class Category(models.TextChoices):
-    CHECK = "check", "Check"
-    OPERATE = "operate", "Operate"
-    PROVISION = "provision", "Provision"
-    MAINTENANCE = "maintenance", "Maintenance"
-
-
-CATEGORY_ACTION = {
-    Category.CHECK: Action.OPERATE,
-    Category.OPERATE: Action.OPERATE,
-    Category.PROVISION: Action.PROVISION,
-    Category.MAINTENANCE: Action.OPERATE,
-}
-
-
-class RecipeForm(forms.Form):
-    """Recipe forms get the host they will run on, to offer only what fits it."""
-
-    def __init__(self, *args: Any, host: Any = None, **kwargs: Any):
-        self.host = host
-        super().__init__(*args, **kwargs)
-
-
-@dataclass(frozen=True)
-class Recipe:
-    name: str
-    title: str
-    description: str
-    category: str
-    form: type[RecipeForm]
-    script: Callable[[dict[str, Any]], str]
-    timeout: int = 120
-    changes_host: bool = False
-    service_kinds: tuple[str, ...] = ()  # empty: any host
-    secret_fields: tuple[str, ...] = ()
-    action: Action | None = None  # defaults to the category's action
-
-    @property
-    def needs(self) -> Action:
-        return self.action or CATEGORY_ACTION[self.category]
-
-    def applies_to(self, host: Any) -> bool:
-        if not self.service_kinds:
-            return True
-        kinds = {s.kind for s in host.services.all()}
-        return bool(kinds & set(self.service_kinds))
-
-    def render(self, params: dict[str, Any]) -> str:
-        """The exact script, secrets left as environment variable references."""
-        public = {k: v for k, v in params.items() if k not in self.secret_fields}
-        for name in self.secret_fields:
-            public[name] = f'"${secret_env(name)}"'
-        body = self.script(public).strip("\n")
-        return f"set -euo pipefail\n{body}\n"
-
-
-def secret_env(name: str) -> str:
-    return f"REMORA_SECRET_{name.upper()}"
-
-
-REGISTRY: dict[str, Recipe] = {}
-
-
-def register(recipe: Recipe) -> Recipe:
-    if recipe.name in REGISTRY:
-        raise ValueError(f"Recipe {recipe.name} is registered twice.")
-    REGISTRY[recipe.name] = recipe
-    return recipe
-
-
-def get(name: str) -> Recipe | None:
-    return REGISTRY.get(name)
-
-
-from . import system  # noqa: E402, F401  (registers the recipes)
+__all__ = [
+    "CATEGORY_ACTION",
+    "REGISTRY",
+    "Category",
+    "Recipe",
+    "RecipeForm",
+    "get",
+    "register",
+    "secret_env",
+]

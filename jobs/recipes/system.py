@@ -8,7 +8,7 @@ from hosts.models import ServiceKind
 from remora_admin.access.policy import Action
 
 from ..ssh import quote as q
-from . import Category, Recipe, RecipeForm, register
+from .base import Category, Recipe, RecipeForm, register
 
 # The systemd unit of each service kind on a Debian host.
 UNITS = {

@@ -49,7 +49,7 @@ ACTIONS: dict[str, str] = {
     "host.host_key_mismatch": "a host presented a key other than the pinned one",
     # Runs
     "run.requested": "a run was requested, with its exact script and parameters",
-    "run.refused": "a launch was refused before any run existed (host not ready)",
+    "run.refused": "a launch, decision or cancel was refused: host not ready, run already moved on",
     "run.approved": "a second person approved a run in an approval zone",
     "run.rejected": "a second person rejected a run",
     "run.cancel_requested": "someone asked to cancel a run",

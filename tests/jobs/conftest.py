@@ -106,7 +106,7 @@ def run_now():
     from jobs.tasks import execute_run
 
     def run(user, recipe, hosts, params=None, **options):
-        runs = launching.launch(request_for(user), recipe, list(hosts), params or {}, **options)
+        runs = launching.launch(user, recipe, list(hosts), params or {}, **options)
         for r in runs:
             execute_run(r.pk)
             r.refresh_from_db()

@@ -3,9 +3,11 @@ provisioning run waits for a second person, who approves it in their own browser
 
 import pytest
 from django.contrib.auth import get_user_model
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from jobs.models import JobRun, RunState
 from remora_admin.access.models import Grant, Role
+from tests.access.helpers import current_code
 
 from .worker_process import start_worker, stop, wait_listening
 
@@ -28,11 +30,23 @@ def _person(name, zone, role, **extra):
     return user
 
 
+def _superuser(name):
+    """A superuser, enrolled with a second factor (a superadmin reaches restricted zones)."""
+    user = get_user_model().objects.create_superuser(name, f"{name}@example.org", PASSWORD)
+    TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    return user
+
+
 def _sign_in(page, live_server, user):
     page.goto(f"{live_server.url}/login/")
     page.fill("#id_username", user.username)
     page.fill("#id_password", PASSWORD)
     page.click("button[type=submit]")
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    if device is not None:
+        page.wait_for_url("**/two-factor/verify/**")
+        page.fill("#id_token", current_code(device))
+        page.get_by_role("button", name="Verify").click()
     page.wait_for_url(f"{live_server.url}/")
 
 
@@ -60,7 +74,7 @@ def test_an_operator_launches_host_health_and_watches_it_live(
 def test_output_appears_while_the_run_is_still_running(
     live_server, page, console_errors, lab_host, zone, worker
 ):
-    root = get_user_model().objects.create_superuser("root-e2e", "r@example.org", PASSWORD)
+    root = _superuser("root-e2e")
     _sign_in(page, live_server, root)
 
     page.goto(f"{live_server.url}/hosts/{lab_host.name}/launch/?recipe=adhoc")
@@ -86,14 +100,11 @@ def test_a_provisioning_run_is_approved_by_a_second_person_in_the_browser(
     zone.requires_approval = True
     zone.save()
     approver = _person("alice-e2e", zone, Role.ZONE_ADMIN)
-    requester = get_user_model().objects.create_superuser("root-e2e", "r@example.org", PASSWORD)
+    requester = _superuser("root-e2e")
     # The worker process knows the built-in recipes only; an ad-hoc run stands in for a
     # provisioning one by being held for approval as the launch does for provisioning recipes.
-    from .conftest import request_for
 
-    [run] = launching.launch(
-        request_for(requester), get("adhoc"), [lab_host], {"command": "echo provisioned"}
-    )
+    [run] = launching.launch(requester, get("adhoc"), [lab_host], {"command": "echo provisioned"})
     JobRun.objects.filter(pk=run.pk).update(state=RunState.AWAITING_APPROVAL, queued_at=None)
     # Drop the delivery that was queued before the hold.
     from jobs import queue

@@ -16,7 +16,7 @@ from jobs.tasks import execute_run
 from remora_admin.access.models import Grant, Role
 from remora_admin.audit.models import AuditEvent
 
-from .conftest import output_of, request_for
+from .conftest import output_of
 
 
 def _thread(run_id):
@@ -36,7 +36,7 @@ def test_a_second_host_changing_run_waits_for_the_host_lock(lab_host, carol, mak
     recipe = make_recipe(
         "change_slowly", lambda p: "date +%s.%N; sleep 1.5; date +%s.%N", changes_host=True
     )
-    first, second = (launching.launch(request_for(carol), recipe, [lab_host], {})[0] for _ in "ab")
+    first, second = (launching.launch(carol, recipe, [lab_host], {})[0] for _ in "ab")
 
     one = _thread(first.pk)
     while not JobRun.objects.filter(pk=first.pk, lock__isnull=False).exists():
@@ -77,13 +77,14 @@ def provisioning(zone, make_recipe):
 
 @pytest.mark.django_db
 def test_a_provisioning_run_waits_for_a_second_person(lab_host, alice, dora, provisioning):
-    [run] = launching.launch(request_for(alice), provisioning, [lab_host], {})
+    [run] = launching.launch(alice, provisioning, [lab_host], {})
     assert run.state == RunState.AWAITING_APPROVAL
     assert execute_run(run.pk).startswith("not queued")  # nothing runs before approval
 
-    with pytest.raises(launching.LaunchRefused, match="second person"):
-        launching.approve(request_for(alice), run, "looks fine to me")
-    launching.approve(request_for(dora), run, "checked the script")
+    with pytest.raises(launching.NotAllowed) as refused:
+        launching.approve(alice, run, "looks fine to me")
+    assert refused.value.decision.reason == "own_run"  # the policy's two-person rule
+    launching.approve(dora, run, "checked the script")
 
     run.refresh_from_db()
     assert run.state == RunState.QUEUED
@@ -99,24 +100,25 @@ def test_a_provisioning_run_waits_for_a_second_person(lab_host, alice, dora, pro
 def test_a_rejected_run_never_runs_and_cannot_be_approved_later(
     lab_host, alice, dora, provisioning
 ):
-    [run] = launching.launch(request_for(alice), provisioning, [lab_host], {})
+    [run] = launching.launch(alice, provisioning, [lab_host], {})
 
-    launching.reject(request_for(dora), run, "not during the release")
+    launching.reject(dora, run, "not during the release")
 
     run.refresh_from_db()
     assert run.state == RunState.REJECTED
     assert AuditEvent.objects.filter(action="run.rejected").count() == 1
-    with pytest.raises(launching.LaunchRefused, match="no longer waiting"):
-        launching.approve(request_for(dora), run, "changed my mind")
+    with pytest.raises(launching.LaunchRefused, match="no longer waiting") as refused:
+        launching.approve(dora, run, "changed my mind")
+    assert refused.value.reason == "not_awaiting"
     assert execute_run(run.pk).startswith("not queued")
 
 
 @pytest.mark.django_db
 def test_an_operator_cannot_approve(lab_host, alice, carol, provisioning):
-    [run] = launching.launch(request_for(alice), provisioning, [lab_host], {})
+    [run] = launching.launch(alice, provisioning, [lab_host], {})
 
     with pytest.raises(PermissionDenied):
-        launching.approve(request_for(carol), run, "sure")
+        launching.approve(carol, run, "sure")
 
     run.refresh_from_db()
     assert run.state == RunState.AWAITING_APPROVAL
@@ -126,7 +128,7 @@ def test_an_operator_cannot_approve(lab_host, alice, carol, provisioning):
 def test_a_grant_revoked_after_launch_stops_the_queued_run(lab_host, carol, make_recipe, tmp_path):
     marker = tmp_path / "ran"
     recipe = make_recipe("would_run", lambda p: f"touch {marker}")
-    [run] = launching.launch(request_for(carol), recipe, [lab_host], {})
+    [run] = launching.launch(carol, recipe, [lab_host], {})
 
     Grant.objects.filter(user=carol).update(revoked_at=timezone.now())
     execute_run(run.pk)

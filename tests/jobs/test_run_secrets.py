@@ -11,7 +11,7 @@ from jobs.models import RunState
 from jobs.tasks import execute_run
 from remora_admin.audit.models import AuditEvent
 
-from .conftest import output_of, request_for
+from .conftest import output_of
 
 CANARY = "canary-s3cr3t-7f3a9b"
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -35,7 +35,7 @@ def test_a_secret_parameter_and_the_private_key_leak_nowhere(
         secret_fields=("token",),
     )
 
-    [run] = launching.launch(request_for(carol), recipe, [lab_host], {"token": CANARY})
+    [run] = launching.launch(carol, recipe, [lab_host], {"token": CANARY})
     job = redis_conn.hgetall(f"rq:job:{run.rq_job_id}")
     execute_run(run.pk)
     run.refresh_from_db()
@@ -71,7 +71,7 @@ def test_a_secret_printed_in_two_pieces_is_still_masked(lab_host, carol, make_re
         fields={"token": forms.CharField()},
         secret_fields=("token",),
     )
-    [run] = launching.launch(request_for(carol), recipe, [lab_host], {"token": CANARY})
+    [run] = launching.launch(carol, recipe, [lab_host], {"token": CANARY})
 
     execute_run(run.pk)
 

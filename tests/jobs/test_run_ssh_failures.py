@@ -15,7 +15,7 @@ from jobs.models import RunState
 from jobs.tasks import execute_run
 from remora_admin.audit.models import AuditEvent
 
-from .conftest import host_for, request_for
+from .conftest import host_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -74,7 +74,7 @@ def test_a_host_whose_key_is_not_trusted_is_refused_before_anything_runs(
     lab_host.refresh_from_db()
 
     with pytest.raises(launching.LaunchRefused, match="host key is not trusted yet"):
-        launching.launch(request_for(carol), _quick(make_recipe), [lab_host], {})
+        launching.launch(carol, _quick(make_recipe), [lab_host], {})
 
     target = ssh.Target(
         lab_host.address,
@@ -108,7 +108,7 @@ def test_sshd_stopping_mid_run_fails_the_run_with_connection_lost(
     host = host_for(server, zone, credential, name="lab-dies")
     started = tmp_path / "started"
     recipe = make_recipe("long_wait", lambda p: f"touch {started}; sleep 60")
-    [run] = launching.launch(request_for(carol), recipe, [host], {})
+    [run] = launching.launch(carol, recipe, [host], {})
 
     def work():
         try:

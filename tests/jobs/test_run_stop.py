@@ -11,8 +11,6 @@ from jobs import launch as launching
 from jobs.models import JobRun, RunState
 from jobs.tasks import execute_run
 
-from .conftest import request_for
-
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -61,7 +59,7 @@ def _in_thread(run_id: int) -> threading.Thread:
 
 def test_a_run_past_its_timeout_is_killed_on_the_host(lab_host, carol, make_recipe, tmp_path):
     recipe, shell, child = _sleeper(make_recipe, tmp_path, "sleeps_too_long", timeout=2)
-    [run] = launching.launch(request_for(carol), recipe, [lab_host], {})
+    [run] = launching.launch(carol, recipe, [lab_host], {})
 
     execute_run(run.pk)
 
@@ -76,11 +74,11 @@ def test_cancelling_a_running_run_kills_its_processes_on_the_host(
     lab_host, carol, make_recipe, tmp_path
 ):
     recipe, shell, child = _sleeper(make_recipe, tmp_path, "sleeps_until_cancelled")
-    [run] = launching.launch(request_for(carol), recipe, [lab_host], {})
+    [run] = launching.launch(carol, recipe, [lab_host], {})
     thread = _in_thread(run.pk)
     shell_pid, child_pid = _wait_for(shell), _wait_for(child)
 
-    assert launching.cancel(request_for(carol), JobRun.objects.get(pk=run.pk)) == "stopping"
+    assert launching.cancel(carol, JobRun.objects.get(pk=run.pk)) == "stopping"
     thread.join(timeout=20)
 
     assert not thread.is_alive()
@@ -93,9 +91,9 @@ def test_cancelling_a_running_run_kills_its_processes_on_the_host(
 def test_a_queued_run_cancelled_never_runs(lab_host, carol, make_recipe, tmp_path):
     marker = tmp_path / "ran"
     recipe = make_recipe("never_runs", lambda p: f"touch {marker}")
-    [run] = launching.launch(request_for(carol), recipe, [lab_host], {})
+    [run] = launching.launch(carol, recipe, [lab_host], {})
 
-    assert launching.cancel(request_for(carol), run) == "cancelled"
+    assert launching.cancel(carol, run) == "cancelled"
     assert execute_run(run.pk).startswith("not queued")
 
     run.refresh_from_db()
@@ -105,8 +103,8 @@ def test_a_queued_run_cancelled_never_runs(lab_host, carol, make_recipe, tmp_pat
 
 def test_a_finished_run_cannot_be_cancelled(lab_host, carol, make_recipe):
     recipe = make_recipe("quick", lambda p: "true")
-    [run] = launching.launch(request_for(carol), recipe, [lab_host], {})
+    [run] = launching.launch(carol, recipe, [lab_host], {})
     execute_run(run.pk)
 
     with pytest.raises(launching.LaunchRefused, match="already finished"):
-        launching.cancel(request_for(carol), JobRun.objects.get(pk=run.pk))
+        launching.cancel(carol, JobRun.objects.get(pk=run.pk))

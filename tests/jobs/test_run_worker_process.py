@@ -18,7 +18,6 @@ from jobs.models import HostLock, JobRun, RunState
 from jobs.recipes import get
 from remora_admin.audit.models import AuditEvent
 
-from .conftest import request_for
 from .worker_process import start_worker, stop, wait_listening
 
 
@@ -39,7 +38,7 @@ def root():
 
 def _adhoc(user, host, command, *, changes_host=False):
     params = {"command": command, "changes_host": changes_host}
-    return launching.launch(request_for(user), get("adhoc"), [host], params)[0]
+    return launching.launch(user, get("adhoc"), [host], params)[0]
 
 
 def _wait_state(run, states, seconds=30.0):

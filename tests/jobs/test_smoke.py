@@ -16,7 +16,7 @@ def _request(user):
 @pytest.mark.django_db(transaction=True)
 def test_a_health_run_streams_output_and_succeeds(lab_host, carol, redis_conn):
     recipe = get("host_health")
-    [run] = launching.launch(_request(carol), recipe, [lab_host], {})
+    [run] = launching.launch(carol, recipe, [lab_host], {}, request=_request(carol))
     assert execute_run(run.pk) == "done"
     run.refresh_from_db()
     text = b"".join(bytes(c.data) for c in run.chunks.order_by("offset"))

@@ -1,4 +1,4 @@
-"""A real `manage.py remora_worker` process against the test database and Redis db 15."""
+"""A real `manage.py remora_worker` process against the test database and Redis."""
 
 import os
 import signal
@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from django.conf import settings
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -18,7 +19,7 @@ def worker_env() -> dict[str, str]:
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "DATABASE_URL": f"mysql://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "TEST_REDIS_URL": "redis://127.0.0.1:6379/15",
+        "TEST_REDIS_URL": settings.REDIS_URL,  # the Redis db this test run uses
         "LOG_LEVEL": "WARNING",
     }
 

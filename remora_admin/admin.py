@@ -25,7 +25,7 @@ from django_rq.models import Dashboard
 from remora_admin.audit.log import record
 
 from . import admin_inventory  # noqa: F401 (registers the inventory's admins)
-from .admin_audit import AuditedAdminMixin, AuditedPasswordChangeMixin
+from .admin_audit import AuditedAdminMixin, AuditedPasswordChangeMixin, ViewOnlyAdminMixin
 
 
 def _replace(model: type[models.Model], admin_class: type[admin.ModelAdmin]) -> None:
@@ -135,16 +135,7 @@ if admin.site.is_registered(AccessAttempt):  # unless AXES_ENABLE_ADMIN is off
 
 if admin.site.is_registered(Dashboard):  # unless RQ_SHOW_ADMIN_LINK is off
 
-    class DashboardLinkAdmin(QueueAdmin):
-        def has_add_permission(self, request) -> bool:
-            return False
-
-        def has_change_permission(self, request, obj=None) -> bool:
-            return False
-
-        def has_delete_permission(self, request, obj=None) -> bool:
-            return False
-
+    class DashboardLinkAdmin(ViewOnlyAdminMixin, QueueAdmin):
         def add_view(self, request, form_url="", extra_context=None):
             raise PermissionDenied
 

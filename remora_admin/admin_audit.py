@@ -141,6 +141,19 @@ def _also_deleted(obj: models.Model) -> list[dict[str, Any]]:
     return [{"model": label, "count": n} for label, n in sorted(counts.items())]
 
 
+class ViewOnlyAdminMixin:
+    """Put in front of a `ModelAdmin` whose model changes only elsewhere (audited there)."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 class AuditedAdminMixin:
     """Put in front of a `ModelAdmin`: every add, change and delete writes one audit event."""
 

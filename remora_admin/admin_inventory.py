@@ -8,7 +8,7 @@ from django.contrib import admin
 from hosts.models import GrowthPhase, Host, Placement, Service
 from remora_admin.access.models import Grant, Zone
 
-from .admin_audit import AuditedAdminMixin
+from .admin_audit import AuditedAdminMixin, ViewOnlyAdminMixin
 
 # A host's pinned key and its trust are set only by the audited trust action
 # (jobs/views_keys.py), never by hand here.
@@ -62,17 +62,8 @@ class GrowthPhaseAdmin(AuditedAdmin):
 
 
 @admin.register(Grant)
-class GrantAdmin(admin.ModelAdmin):
+class GrantAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     """Read-only here: grants change only through the console, which checks and audits them."""
 
     list_display = ["__str__", "expires_at", "revoked_at", "granted_by"]
     list_filter = ["role", "zone"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 HTMX_VERSION := 4.0.1
 PICO_VERSION := 2.1.1
 
-.PHONY: help run code test lint venv vendor bench clean
+.PHONY: help run code test lint venv vendor bench clean lab lab-down lab-status
 
 help:
 	@echo "make run    - start the console on http://127.0.0.1:8000 (PORT to change): the web"
@@ -21,6 +21,9 @@ help:
 	@echo "              (REDIS_URL, else a private redis-server, else in-process fakeredis);"
 	@echo "              migrates, loads the topology and the demo people first"
 	@echo "make code USER=bob - a demo person's current two-factor code (make run lists who has one)"
+	@echo "make lab    - build (cached) and boot beamrider, sunjammer and remora2 as real Debian 12"
+	@echo "              hosts on this machine (root); make run then runs its jobs on them"
+	@echo "make lab-status / make lab-down - the lab hosts' state / stop and remove them"
 	@echo "make test   - lint, checks and the whole test suite against real services"
 	@echo "make bench  - run the benchmarks under bench/"
 	@echo "make vendor - re-vendor htmx $(HTMX_VERSION) and Pico CSS $(PICO_VERSION) from npm"
@@ -46,6 +49,12 @@ code: $(STAMP)
 	  echo "Which demo person? make code USER=bob (make run lists who uses two-factor)" >&2; \
 	  exit 2; fi
 	@DEBUG=true $(PY) manage.py demo_code '$(USER)'
+
+# The lab needs root and no Django: it runs with the venv's Python, imports nothing of the app.
+LAB := $(PY) -m lab
+lab lab-down lab-status: $(STAMP)
+	@[ "$$(id -u)" = 0 ] || { echo "make $@: the lab needs root (namespaces, cgroups, mounts); run it as root" >&2; exit 1; }
+	@$(LAB) $(patsubst lab,up,$(patsubst lab-%,%,$@))
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

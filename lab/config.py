@@ -1,0 +1,49 @@
+"""Where the lab keeps things, its hosts and their addresses: one place, no magic numbers."""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+CACHE = Path(os.environ.get("REMORA_LAB_CACHE", "/var/cache/remora-lab"))  # base, packages
+STATE = Path(os.environ.get("REMORA_LAB_STATE", "/var/lib/remora-lab"))  # hosts' own layers
+RUN = Path(os.environ.get("REMORA_LAB_RUN", "/run/remora-lab"))  # sockets, pids, state.json
+PREFIX = "remora-lab"  # namespaces, cgroups and interfaces carry it, so cleanup finds them
+LAB_NETNS = PREFIX
+SUBNET = "10.77.0"  # the lab's bridge network, inside the lab namespace only
+BRIDGE_ADDRESS = f"{SUBNET}.1"
+APT_PROXY_PORT = 3142
+RELAY_NET = "127.0.77"  # loopback addresses of the SSH relays in the machine's namespace
+SSH_PORT = 22
+DEPLOY_USER = "deploy"
+SUITE = "bookworm"
+
+
+@dataclass(frozen=True)
+class LabHost:
+    name: str
+    index: int  # 2.. : its lab address, MAC and relay address end in it
+
+    @property
+    def address(self) -> str:
+        return f"{SUBNET}.{self.index}"
+
+    @property
+    def relay_address(self) -> str:
+        return f"{RELAY_NET}.{self.index}"
+
+    @property
+    def mac(self) -> str:
+        return f"02:77:00:00:00:{self.index:02x}"  # stable: no stale ARP after a reboot
+
+    @property
+    def netns(self) -> str:
+        return f"{PREFIX}-{self.name}"
+
+    @property
+    def veth(self) -> str:
+        return f"rl-{self.name}"[:15]
+
+
+# The seed's machines.
+HOSTS = (LabHost("beamrider", 2), LabHost("sunjammer", 3), LabHost("remora2", 4))
+BY_NAME = {h.name: h for h in HOSTS}

@@ -1,0 +1,179 @@
+"""The lab's network: a bridge in a namespace of its own, each host's namespace on it through a
+veth pair made inside those namespaces, and the relays that are the only ways in and out.
+
+The machine's own namespace never gets a lab address, a lab interface or a route to the lab:
+both ends of every veth are created in lab namespaces. It reaches a host's sshd through a relay
+listening on a loopback address (127.0.77.N:22) that forwards to a unix socket, where a second
+relay inside the lab namespace connects to the host. The hosts' apt reaches the machine's Debian
+mirror the same way, the other way round, and nothing else.
+"""
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from .config import (
+    APT_PROXY_PORT,
+    BRIDGE_ADDRESS,
+    LAB_NETNS,
+    PREFIX,
+    RUN,
+    SSH_PORT,
+    LabHost,
+)
+
+
+def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(list(args), capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)}: {result.stderr.strip()}")
+    return result
+
+
+def netns_exists(name: str) -> bool:
+    return Path(f"/run/netns/{name}").exists()
+
+
+def our_namespaces() -> list[str]:
+    out = sh("ip", "netns", "list", check=False).stdout
+    names = [line.split()[0] for line in out.splitlines() if line.strip()]
+    return [n for n in names if n == LAB_NETNS or n.startswith(f"{PREFIX}-")]
+
+
+def make_bridge() -> None:
+    if not netns_exists(LAB_NETNS):
+        sh("ip", "netns", "add", LAB_NETNS)
+    ns = ("ip", "-n", LAB_NETNS)
+    sh(*ns, "link", "set", "lo", "up")
+    if sh(*ns, "link", "show", "br0", check=False).returncode != 0:
+        sh(*ns, "link", "add", "br0", "type", "bridge")
+        sh(*ns, "addr", "add", f"{BRIDGE_ADDRESS}/24", "dev", "br0")
+    sh(*ns, "link", "set", "br0", "up")
+
+
+def plug(host: LabHost) -> None:
+    """The host's namespace with eth0 (fixed address, stable MAC) on the lab bridge; no default
+    route: a host reaches the other hosts and the apt relay on the bridge, nothing else."""
+    if not netns_exists(host.netns):
+        sh("ip", "netns", "add", host.netns)
+    inside = ("ip", "-n", host.netns)
+    sh(*inside, "link", "set", "lo", "up")
+    if sh(*inside, "link", "show", "eth0", check=False).returncode != 0:
+        sh("ip", "-n", LAB_NETNS, "link", "add", host.veth, "type", "veth", "peer", "name",
+           "eth0", "netns", host.netns)  # fmt: skip
+        sh(*inside, "link", "set", "eth0", "address", host.mac)
+        sh(*inside, "addr", "add", f"{host.address}/24", "dev", "eth0")
+        sh("ip", "-n", LAB_NETNS, "link", "set", host.veth, "master", "br0")
+    sh("ip", "-n", LAB_NETNS, "link", "set", host.veth, "up")
+    sh(*inside, "link", "set", "eth0", "up")
+
+
+def unplug(host: LabHost) -> None:
+    sh("ip", "-n", LAB_NETNS, "link", "del", host.veth, check=False)
+    if netns_exists(host.netns):
+        sh("ip", "netns", "del", host.netns, check=False)
+
+
+def remove_bridge() -> None:
+    for name in our_namespaces():
+        sh("ip", "netns", "del", name, check=False)
+
+
+# --- Relays -----------------------------------------------------------------------------------
+
+
+def _pidfile(name: str) -> Path:
+    return RUN / f"{name}.pid"
+
+
+def _start(name: str, command: list[str]) -> None:
+    """A relay process (socat), recorded by pid file so that teardown finds it."""
+    RUN.mkdir(parents=True, exist_ok=True)
+    if relay_alive(name):
+        return
+    log = open(RUN / f"{name}.log", "ab")  # noqa: SIM115 (handed to the child)
+    process = subprocess.Popen(
+        command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+    )
+    _pidfile(name).write_text(str(process.pid))
+
+
+def relay_alive(name: str) -> bool:
+    try:
+        return _is_relay(int(_pidfile(name).read_text()))
+    except (OSError, ValueError):
+        return False
+
+
+def _is_relay(pid: int) -> bool:
+    """A live socat of ours (not a zombie, not a recycled pid)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z" and cmdline.startswith(b"socat\0")
+
+
+def _in_lab(*command: str) -> list[str]:
+    return ["nsenter", f"--net=/run/netns/{LAB_NETNS}", "--", *command]
+
+
+def start_ssh_relay(host: LabHost) -> None:
+    sock = RUN / f"ssh-{host.name}.sock"
+    _start(
+        f"relay-ssh-{host.name}-lab",
+        _in_lab(
+            "socat",
+            f"UNIX-LISTEN:{sock},fork,unlink-early,mode=600",
+            f"TCP:{host.address}:{SSH_PORT},connect-timeout=5",
+        ),  # fmt: skip
+    )
+    _wait_for(sock)
+    _start(
+        f"relay-ssh-{host.name}",
+        [
+            "socat",
+            f"TCP-LISTEN:{SSH_PORT},bind={host.relay_address},reuseaddr,fork",
+            f"UNIX-CONNECT:{sock}",
+        ],  # fmt: skip
+    )
+
+
+def start_apt_relay(mirror_host: str) -> None:
+    """Hosts' apt → the bridge address → a unix socket → the mirror's port 80 (only)."""
+    sock = RUN / "apt.sock"
+    _start("relay-apt", ["socat", f"UNIX-LISTEN:{sock},fork,unlink-early,mode=600",
+                         f"TCP:{mirror_host}:80,connect-timeout=10"])  # fmt: skip
+    _wait_for(sock)
+    _start(
+        "relay-apt-lab",
+        _in_lab(
+            "socat",
+            f"TCP-LISTEN:{APT_PROXY_PORT},bind={BRIDGE_ADDRESS},reuseaddr,fork",
+            f"UNIX-CONNECT:{sock}",
+        ),  # fmt: skip
+    )
+
+
+def _wait_for(path: Path, seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the relay did not create {path}")
+        time.sleep(0.02)
+
+
+def stop_relays() -> None:
+    for pidfile in RUN.glob("relay-*.pid"):
+        try:
+            pid = int(pidfile.read_text())
+            if _is_relay(pid):
+                os.killpg(pid, signal.SIGTERM)
+        except (OSError, ValueError):
+            pass
+        pidfile.unlink(missing_ok=True)
+    for sock in RUN.glob("*.sock"):
+        sock.unlink(missing_ok=True)

@@ -102,13 +102,13 @@ def down(log=print, *, purge: bool = False) -> None:
 
 
 def clear_leftovers(log=print) -> None:
-    """What a killed run left behind: hosts without a live init, relays, namespaces."""
-    stale = [h for h in HOSTS if host.state(h) == "stopped"]
-    if any(net.netns_exists(h.netns) or host.cgroup_dirs(h)[0].exists() for h in stale):
+    """What a killed run (or a half-up lab) left behind goes first: a start begins clean."""
+    leftovers = net.our_namespaces() or any(
+        host.starter_pid(h) or any(d.exists() for d in host.cgroup_dirs(h)) for h in HOSTS
+    )
+    if leftovers:
         log("clearing what an earlier lab left behind")
-    for h in stale:
-        host.stop(h)
-        net.unplug(h)
+        down(log=lambda *_: None)
     net.stop_relays()
 
 

@@ -8,6 +8,7 @@ pytest_plugins = [
     "tests.fixtures.services",
     "tests.fixtures.sshd",
     "tests.fixtures.browser",
+    "tests.fixtures.lab",
 ]
 
 _original_sql_flush = DatabaseOperations.sql_flush

@@ -6,7 +6,16 @@ from .models import Credential, Host
 class HostForm(forms.ModelForm):
     class Meta:
         model = Host
-        fields = ["address", "ssh_port", "ssh_user", "credential", "description", "active"]
+        fields = [
+            "address",
+            "service_address",
+            "ssh_port",
+            "ssh_user",
+            "credential",
+            "description",
+            "active",
+        ]
+        labels = {"address": "SSH address", "service_address": "Service address"}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

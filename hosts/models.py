@@ -64,7 +64,21 @@ class Credential(models.Model):
 
 class Host(models.Model):
     name = models.CharField(max_length=63, unique=True, validators=[slug_name])
-    address = models.CharField(max_length=253, validators=[address_validator])
+    address = models.CharField(
+        "SSH address",
+        max_length=253,
+        validators=[address_validator],
+        help_text="Where the console connects over SSH (the management address).",
+    )
+    # Where the other hosts reach this one; see DESIGN.md, "Hosts have two addresses".
+    service_address = models.CharField(
+        "service address",
+        max_length=253,
+        blank=True,
+        validators=[address_validator],
+        help_text="Where the other hosts reach this one (replication, NFS, the Perlbal pool, "
+        "the floating address). Leave empty when it is the same as the SSH address.",
+    )
     ssh_port = models.PositiveIntegerField(
         default=22, validators=[MinValueValidator(1), MaxValueValidator(65535)]
     )
@@ -101,6 +115,12 @@ class Host(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("hosts:detail", args=[self.name])
+
+    @property
+    def reach_address(self) -> str:
+        """The address other hosts use to reach this one: the service address, which defaults
+        to the SSH address when blank."""
+        return self.service_address or self.address
 
 
 class Service(models.Model):

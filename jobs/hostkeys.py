@@ -1,4 +1,5 @@
-"""A host presented a key other than the pinned one: flag the host and record it.
+"""Pinning a host's key (the one audited trust path), and flagging a host that presented a key
+other than the pinned one.
 
 On its own so that the worker (`tasks`) can flag a host without importing the reaper and the
 reconciler (`faults`), which import the queue: no import cycle among the jobs modules.
@@ -7,11 +8,45 @@ reconciler (`faults`), which import the queue: no import cycle among the jobs mo
 from typing import Any
 
 from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
 
 from hosts.credentials import fingerprint
 from remora_admin.audit.log import record
 
 from .models import JobRun
+
+
+def trust_host_key(
+    host: Any, key: str, *, actor: Any, request: HttpRequest | None = None, how: str = ""
+) -> str:
+    """Pin `key` ("type base64") as the host's key, trusted by `actor`, and audit it. The
+    caller has compared it out of band (a person with the fingerprint; the demo set-up with the
+    lab's own record). Returns the fingerprint."""
+    offered = fingerprint(key)
+    with transaction.atomic():
+        before = (
+            type(host).objects.filter(pk=host.pk).values_list("host_key_fingerprint", flat=True)[0]
+        )
+        type(host).objects.filter(pk=host.pk).update(
+            host_key=key,
+            host_key_fingerprint=offered,
+            host_key_trusted_by=actor,
+            host_key_trusted_at=timezone.now(),
+            host_key_alert="",
+        )
+        details = {"before": {"fingerprint": before}, "after": {"fingerprint": offered}}
+        if how:
+            details["how"] = how
+        record(
+            "host.host_key_trusted",
+            request=request,
+            actor=actor,
+            target=host,
+            zone=host.zone.name,
+            details=details,
+        )
+    return offered
 
 
 def flag_host_key(host: Any, seen_key: str, run: JobRun | None = None) -> None:

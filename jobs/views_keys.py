@@ -25,6 +25,7 @@ from remora_admin.audit.log import record
 from remora_admin.audit.models import AuditEvent
 
 from . import ssh
+from .hostkeys import trust_host_key
 
 SCAN_LIMIT = getattr(settings, "REMORA_KEY_SCAN_LIMIT", 10)
 SCAN_WINDOW = timedelta(seconds=getattr(settings, "REMORA_KEY_SCAN_WINDOW", 600))
@@ -126,21 +127,6 @@ def trust_key(request: HttpRequest, name: str) -> HttpResponse:
     if not host.seen_host_key or offered != host.seen_host_key_fingerprint:
         messages.error(request, "The key changed since you looked at it; scan again and compare.")
         return redirect(host)
-    with transaction.atomic():
-        before = host.host_key_fingerprint
-        Host.objects.filter(pk=host.pk).update(
-            host_key=host.seen_host_key,
-            host_key_fingerprint=host.seen_host_key_fingerprint,
-            host_key_trusted_by=request.user,
-            host_key_trusted_at=timezone.now(),
-            host_key_alert="",
-        )
-        record(
-            "host.host_key_trusted",
-            request=request,
-            target=host,
-            zone=host.zone.name,
-            details={"before": {"fingerprint": before}, "after": {"fingerprint": offered}},
-        )
+    trust_host_key(host, host.seen_host_key, actor=request.user, request=request)
     messages.success(request, f"{host.name}'s key {offered} is trusted; connections pin it.")
     return redirect(host)

@@ -216,6 +216,8 @@ if not REMORA_CREDENTIALS_KEYS and DEBUG:
 REMORA_RUN_OUTPUT_LIMIT = env_int("REMORA_RUN_OUTPUT_LIMIT", 64 * 1024 * 1024, minimum=1024)
 # A running run whose worker has not reported for this long is marked lost.
 REMORA_RUN_HEARTBEAT_TIMEOUT = env_int("REMORA_RUN_HEARTBEAT_TIMEOUT", 30, minimum=5)
+# Where `make lab` records its hosts; `make run` points the demo inventory at them (lab_demo.py).
+REMORA_LAB_STATE_FILE = os.environ.get("REMORA_LAB_STATE_FILE", "/run/remora-lab/state.json")
 
 # Login lockout (django-axes): after this many failures for one user name, wait the cool-off.
 AXES_FAILURE_LIMIT = env_int("REMORA_LOCKOUT_FAILURES", 5, minimum=1)

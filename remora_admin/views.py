@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 from hosts.diagram import topology
 from hosts.models import GrowthPhase, Host
 from hosts.plan import next_phase_additions
+from remora_admin import lab_demo
 from remora_admin.access.policy import Action, scope, zones_where
 from remora_admin.access.report import zone_access
 from remora_admin.access.twofactor import has_second_factor
@@ -73,6 +74,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "current_phase": current,
         "diagram": topology(current, hosts=visible) if current and visible else None,
         "next_phase": next_phase_additions(current, visible),
+        # In development only: the seed's machines are not this machine's to reach.
+        "demo_unreachable": settings.DEBUG and lab_demo.demo_hosts_unreachable(),
     }
     return render(request, "dashboard.html", context)
 

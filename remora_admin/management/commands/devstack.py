@@ -22,7 +22,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
-from remora_admin import devredis
+from jobs import ssh
+from remora_admin import devredis, lab_demo
 from remora_admin.access.management.commands.load_demo_users import (
     DEMO_PASSWORD,
     create_demo_users,
@@ -158,8 +159,25 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Demo users: {len(created)} created." if created else "Demo users already exist."
         )
+        self._use_lab()
         connections.close_all()  # the children open their own
         self.stdout.write(f"Database ready in {time.monotonic() - t:.1f}s.")
+
+    def _use_lab(self) -> None:
+        """With the lab up, the demo inventory points at its hosts (audited as the lead
+        admin's set-up); without it, say how to get real hosts."""
+        try:
+            state = lab_demo.lab_state()
+            if state is None:
+                self.stdout.write(
+                    "Lab: down, so the demo hosts are unreachable. For real Debian hosts to run "
+                    "jobs on: make lab (as root), then make run again."
+                )
+                return
+            for line in lab_demo.adopt(state):
+                self.stdout.write(f"Lab: {line}")
+        except (lab_demo.LabUnusable, ssh.SSHFailure) as exc:
+            self.stdout.write(f"Lab: not used: {exc}")
 
     def _start(self, name: str, command: list[str], port: int, redis_url: str) -> Child:
         argv = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]

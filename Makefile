@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 HTMX_VERSION := 4.0.1
 PICO_VERSION := 2.1.1
 
-.PHONY: help run code test lint venv vendor bench clean lab lab-down lab-status
+.PHONY: help run code test test-fast lint venv vendor bench clean lab lab-down lab-status
 
 help:
 	@echo "make run    - start the console on http://127.0.0.1:8000 (PORT to change): the web"
@@ -24,7 +24,8 @@ help:
 	@echo "make lab    - build (cached) and boot beamrider, sunjammer and remora2 as real Debian 12"
 	@echo "              hosts on this machine (root); make run then runs its jobs on them"
 	@echo "make lab-status / make lab-down - the lab hosts' state / stop and remove them"
-	@echo "make test   - lint, checks and the whole test suite against real services"
+	@echo "make test   - lint, checks and the whole test suite against real services (lab included)"
+	@echo "make test-fast - the same without the lab's tests (no root needed for the lab)"
 	@echo "make bench  - run the benchmarks under bench/"
 	@echo "make vendor - re-vendor htmx $(HTMX_VERSION) and Pico CSS $(PICO_VERSION) from npm"
 
@@ -64,6 +65,9 @@ test: $(STAMP) lint
 	DEBUG=true $(PY) manage.py check --fail-level WARNING
 	DEBUG=true $(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP) lint
+	$(PY) -m pytest -m "not lab" $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 HTMX_VERSION := 4.0.1
 PICO_VERSION := 2.1.1
 
-.PHONY: help run code test test-fast lint venv vendor bench clean lab lab-down lab-status
+.PHONY: help run code test test-fast lint venv vendor bench clean lab lab-down lab-status lab-needs-root
 
 help:
 	@echo "make run    - start the console on http://127.0.0.1:8000 (PORT to change): the web"
@@ -51,10 +51,12 @@ code: $(STAMP)
 	  exit 2; fi
 	@DEBUG=true $(PY) manage.py demo_code '$(USER)'
 
+lab-needs-root:
+	@[ "$$(id -u)" = 0 ] || { echo "make: the lab needs root (namespaces, cgroups, mounts); run it as root" >&2; exit 1; }
+
 # The lab needs root and no Django: it runs with the venv's Python, imports nothing of the app.
 LAB := $(PY) -m lab
-lab lab-down lab-status: $(STAMP)
-	@[ "$$(id -u)" = 0 ] || { echo "make $@: the lab needs root (namespaces, cgroups, mounts); run it as root" >&2; exit 1; }
+lab lab-down lab-status: lab-needs-root $(STAMP)
 	@$(LAB) $(patsubst lab,up,$(patsubst lab-%,%,$@))
 
 lint: $(STAMP)

@@ -1,17 +1,18 @@
-"""`python -m lab up|down|status`: the lab from the command line (`make lab`, `lab-down`,
-`lab-status`). Every failure is one line on stderr and a non-zero exit."""
+"""`python -m lab up|down|status|build`: the lab from the command line (`make lab`, `lab-down`,
+`lab-status`; `build` makes the cached base only). Every failure is one line on stderr and a
+non-zero exit."""
 
 import argparse
 import sys
 
-from . import control
+from . import base, control
 from .base import LabError
 from .config import DEPLOY_USER
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lab", description=__doc__)
-    parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument("command", choices=["up", "down", "status", "build"])
     parser.add_argument("--purge", action="store_true", help="down: forget the hosts' layers")
     args = parser.parse_args(argv)
     try:
@@ -19,6 +20,10 @@ def main(argv: list[str] | None = None) -> int:
             timings = control.up()
             if not timings.get("already_up"):
                 _how_to_use()
+        elif args.command == "build":
+            control.require_root()
+            path, seconds = base.build()
+            print(f"base: {path} ({'cached' if seconds is None else f'built in {seconds:.0f} s'})")
         elif args.command == "down":
             control.down(purge=args.purge)
         else:

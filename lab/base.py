@@ -3,6 +3,7 @@ own Debian mirror, cached, and rebuilt only when its recipe changes (the directo
 a hash of the recipe). Downloaded packages are kept in a shared archive across builds."""
 
 import hashlib
+import os
 import re
 import shutil
 import subprocess
@@ -59,7 +60,14 @@ apt-get clean
 
 
 def mirror() -> tuple[str, str]:
-    """The machine's Debian mirror (from its apt sources) as (URL, host); never hard-coded."""
+    """The machine's Debian mirror (from its apt sources) as (URL, host); never hard-coded.
+    REMORA_LAB_MIRROR overrides it (another mirror of the same release)."""
+    override = os.environ.get("REMORA_LAB_MIRROR", "").rstrip("/")
+    if override:
+        parts = urlsplit(override)
+        if parts.scheme != "http" or not parts.hostname:
+            raise LabError(f"REMORA_LAB_MIRROR must be an http:// URL, not {override!r}")
+        return override, parts.hostname
     for path in _source_files():
         text = path.read_text()
         urls = re.findall(r"^\s*URIs:\s*(\S+)", text, re.M)

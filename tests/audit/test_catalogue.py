@@ -26,6 +26,10 @@ BUILT_NAMES = {
     ("remora_admin/access/grants.py", "f'{action}.refused'"),  # grant, user.create, ...
     ("jobs/states.py", "audit_action or f'run.{to}'"),  # run.<state>
     ("jobs/launch.py", "'access.denied' if by_policy else 'run.refused'"),
+    (
+        "remora_admin/lab_demo.py",
+        "'credential.created' if existing is None else 'credential.updated'",
+    ),
 }
 
 

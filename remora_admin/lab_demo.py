@@ -100,5 +100,12 @@ def adopt(state: dict, actor: Any = None) -> list[str]:
 
 
 def demo_hosts_unreachable() -> bool:
-    """The demo inventory still points at the seed's real machines (no lab adopted)."""
-    return Host.objects.filter(address__endswith=".sugarlabs.org").exists()
+    """The demo inventory points at the seed's real machines (no lab adopted), or at a lab that
+    is down (its hosts use the lab's credential but the lab has no state file)."""
+    if Host.objects.filter(address__endswith=".sugarlabs.org").exists():
+        return True
+    try:
+        lab_up = lab_state() is not None
+    except LabUnusable:
+        lab_up = False
+    return not lab_up and Host.objects.filter(credential__name=CREDENTIAL).exists()

@@ -86,3 +86,13 @@ def test_the_dashboard_says_how_to_get_real_hosts_only_while_unadopted(topology,
 
     assert 'id="demo-unreachable"' in before and "make lab" in before
     assert 'id="demo-unreachable"' not in after
+
+
+def test_the_dashboard_says_so_when_the_adopted_lab_is_down(adopted, lead, settings, tmp_path):
+    settings.DEBUG = True
+    client = sign_in(lead, verified=True)
+    assert 'id="demo-unreachable"' not in client.get(reverse("dashboard")).text
+
+    settings.REMORA_LAB_STATE_FILE = str(tmp_path / "no-lab.json")  # as after make lab-down
+
+    assert 'id="demo-unreachable"' in client.get(reverse("dashboard")).text

@@ -78,3 +78,29 @@ def test_a_bad_mirror_setting_is_named():
     line = _one_line(_lab("build", REMORA_LAB_MIRROR="ftp://mirror/debian"))
 
     assert line.startswith("lab: REMORA_LAB_MIRROR must be an http:// URL")
+
+
+def test_a_host_that_fails_to_boot_shows_its_console(lab_hosts, tmp_path):
+    from lab import base, host, net
+    from lab.config import LabHost
+
+    broken = LabHost("brokenhost", 9)
+    empty_base = tmp_path / "not-a-debian-tree"
+    empty_base.mkdir()
+    net.plug(broken)
+    for layer in ("upper", "work", "root"):
+        host.layers(broken)[layer].mkdir(parents=True, exist_ok=True)
+    try:
+        host.start(broken, empty_base, base.archives())
+        with pytest.raises(host.BootFailed) as failure:
+            host.wait_running(broken, timeout=20)
+    finally:
+        host.stop(broken)
+        net.unplug(broken)
+        import shutil
+
+        shutil.rmtree(host.layers(broken)["top"], ignore_errors=True)
+
+    assert "brokenhost did not boot: its init exited" in str(failure.value)
+    assert "does not exist" in failure.value.console  # the console says what went wrong
+    assert not any(d.exists() for d in host.cgroup_dirs(broken))

@@ -4,15 +4,19 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+# A second lab can run beside the first (another developer's tests, a helper's): give it a
+# number with REMORA_LAB_NUMBER (1-9); its names, networks and directories all differ.
+NUMBER = int(os.environ.get("REMORA_LAB_NUMBER", "0") or 0)
+_SUFFIX = f"-{NUMBER}" if NUMBER else ""
 CACHE = Path(os.environ.get("REMORA_LAB_CACHE", "/var/cache/remora-lab"))  # base, packages
-STATE = Path(os.environ.get("REMORA_LAB_STATE", "/var/lib/remora-lab"))  # hosts' own layers
-RUN = Path(os.environ.get("REMORA_LAB_RUN", "/run/remora-lab"))  # sockets, pids, state.json
-PREFIX = "remora-lab"  # namespaces, cgroups and interfaces carry it, so cleanup finds them
+STATE = Path(os.environ.get("REMORA_LAB_STATE", f"/var/lib/remora-lab{_SUFFIX}"))  # hosts' layers
+RUN = Path(os.environ.get("REMORA_LAB_RUN", f"/run/remora-lab{_SUFFIX}"))  # sockets, pids, state
+PREFIX = f"remora-lab{_SUFFIX}"  # namespaces, cgroups and interfaces carry it: cleanup finds them
 LAB_NETNS = PREFIX
-SUBNET = "10.77.0"  # the lab's bridge network, inside the lab namespace only
+SUBNET = f"10.{77 + NUMBER}.0"  # the lab's bridge network, inside the lab namespace only
 BRIDGE_ADDRESS = f"{SUBNET}.1"
 APT_PROXY_PORT = 3142
-RELAY_NET = "127.0.77"  # loopback addresses of the SSH relays in the machine's namespace
+RELAY_NET = f"127.0.{77 + NUMBER}"  # loopback addresses of the SSH relays on the machine
 SSH_PORT = 22
 DEPLOY_USER = "deploy"
 SUITE = "bookworm"
@@ -41,7 +45,7 @@ class LabHost:
 
     @property
     def veth(self) -> str:
-        return f"rl-{self.name}"[:15]
+        return f"rl{NUMBER}-{self.name}"[:15]
 
 
 # The seed's machines.

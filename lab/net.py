@@ -17,8 +17,8 @@ from pathlib import Path
 from .config import (
     APT_PROXY_PORT,
     BRIDGE_ADDRESS,
+    HOSTS,
     LAB_NETNS,
-    PREFIX,
     RUN,
     SSH_PORT,
     LabHost,
@@ -37,9 +37,11 @@ def netns_exists(name: str) -> bool:
 
 
 def our_namespaces() -> list[str]:
+    """This lab's namespaces (another numbered lab's are not ours)."""
     out = sh("ip", "netns", "list", check=False).stdout
     names = [line.split()[0] for line in out.splitlines() if line.strip()]
-    return [n for n in names if n == LAB_NETNS or n.startswith(f"{PREFIX}-")]
+    ours = {LAB_NETNS} | {h.netns for h in HOSTS}
+    return [n for n in names if n in ours]
 
 
 def make_bridge() -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from lab import control, host, net
-from lab.config import HOSTS, LAB_NETNS, PREFIX, RUN, SUBNET
+from lab.config import HOSTS, LAB_NETNS, PREFIX, RUN, STATE, SUBNET
 
 pytestmark = pytest.mark.lab
 
@@ -82,7 +82,13 @@ def _lab_processes() -> list[str]:
             state = (proc / "stat").read_text().rsplit(")", 1)[-1].split()[0]
         except OSError:
             continue
-        if state != "Z" and (str(RUN) in cmdline or "lab/boot.sh" in cmdline):
+        if state == "Z":
+            continue
+        try:
+            ours = f"LAB_ROOT={STATE}/".encode() in (proc / "environ").read_bytes()
+        except OSError:
+            ours = False
+        if str(RUN) in cmdline or ours:
             found.append(cmdline)
     return found
 
@@ -115,7 +121,7 @@ def test_up_and_down_leave_the_machine_as_it_was(lab_was_up):
     # The hosts' mounts live in their own namespaces; only `ip netns` pins show here.
     pinned = [m for m in during["mounts"] if not m.startswith("/run/netns/")]
     assert pinned == before["mounts"]
-    relays = {f"127.0.77.{h.index}:22" for h in HOSTS}
+    relays = {f"{h.relay_address}:22" for h in HOSTS}
     assert relays <= {entry.split()[1] for entry in during["listening"]}
     # After: exactly as before.
     assert after["addresses"] == before["addresses"]

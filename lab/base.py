@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .config import APT_PROXY_PORT, BRIDGE_ADDRESS, CACHE, DEPLOY_USER, SUITE
+from .config import CACHE, DEPLOY_USER, SUITE
 
 
 class LabError(Exception):
@@ -35,7 +35,9 @@ PACKAGES = [
     "less",
 ]
 
-# Run in the new tree (chroot) once debootstrap is done: what makes it a lab host's base.
+# Run in the new tree (chroot) once debootstrap is done: what makes it a lab host's base. It
+# names no lab address: every numbered lab boots from the same base (hosts get theirs in
+# host.prepare).
 SETUP = f"""set -eu
 rm -f /etc/ssh/ssh_host_*            # each host gets keys of its own at its first boot
 : > /etc/machine-id                  # each host gets an id of its own too
@@ -50,8 +52,6 @@ ln -sf /dev/null /etc/systemd/system/run-rpc_pipefs.mount
 ln -sf /dev/null /etc/systemd/system/systemd-networkd-wait-online.service
 ln -sf /dev/null /etc/systemd/system/console-getty.service   # nobody logs in on the console
 echo 'd /run/sendsigs.omit.d 0755 root root -' > /etc/tmpfiles.d/remora-lab.conf
-echo 'Acquire::http::Proxy "http://{BRIDGE_ADDRESS}:{APT_PROXY_PORT}/";' \\
-  > /etc/apt/apt.conf.d/01remora-lab-proxy
 echo 'Binary::apt::APT::Keep-Downloaded-Packages "true";' > /etc/apt/apt.conf.d/02keep-debs
 rm -f /etc/apt/apt.conf.d/docker-clean
 printf '[Journal]\\nStorage=volatile\\nRuntimeMaxUse=32M\\n' > /etc/systemd/journald.conf
@@ -123,8 +123,9 @@ def build(log=print) -> tuple[Path, float | None]:
     target = base_dir()
     if (target / ".complete").exists():
         return target, None
-    for stale in CACHE.glob("base-*"):  # older recipes and half-made builds
-        if stale != target:
+    in_use = {stamp.read_text() for stamp in Path("/var/lib").glob("remora-lab*/hosts/*/base")}
+    for stale in CACHE.glob("base-*"):  # older recipes (unless a host still sits on one)
+        if stale != target and stale.name not in in_use:
             shutil.rmtree(stale, ignore_errors=True)
     partial = CACHE / f".building-{target.name}"
     shutil.rmtree(partial, ignore_errors=True)

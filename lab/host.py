@@ -11,7 +11,16 @@ import uuid
 from pathlib import Path
 
 from . import net
-from .config import DEPLOY_USER, HOSTS, PREFIX, RUN, STATE, LabHost
+from .config import (
+    APT_PROXY_PORT,
+    BRIDGE_ADDRESS,
+    DEPLOY_USER,
+    HOSTS,
+    PREFIX,
+    RUN,
+    STATE,
+    LabHost,
+)
 
 BOOT_SCRIPT = Path(__file__).with_name("boot.sh")
 BOOT_TIMEOUT = 60.0
@@ -108,6 +117,10 @@ def prepare(host: LabHost, base: Path, console_public_key: str) -> None:
     stamp.write_text(base.name)
     upper = paths["upper"]
     (upper / "etc/ssh").mkdir(parents=True, exist_ok=True)
+    (upper / "etc/apt/apt.conf.d").mkdir(parents=True, exist_ok=True)
+    (upper / "etc/apt/apt.conf.d/01remora-lab-proxy").write_text(
+        f'Acquire::http::Proxy "http://{BRIDGE_ADDRESS}:{APT_PROXY_PORT}/";\n'
+    )
     (upper / "etc/hostname").write_text(f"{host.name}\n")
     hosts = "127.0.0.1 localhost\n" + "".join(f"{h.address} {h.name}\n" for h in HOSTS)
     (upper / "etc/hosts").write_text(hosts)

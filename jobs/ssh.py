@@ -213,17 +213,23 @@ def give_back(target: Target, client: paramiko.SSHClient) -> None:
         old[0].close()
 
 
-def remote_command(timeout: int, dry_run: bool) -> str:
+def remote_command(timeout: int, dry_run: bool, as_root: bool = False) -> str:
+    """The remote shell that reads the script on stdin. A recipe that changes the system runs
+    it as root through the SSH user's passwordless sudo (`sudo -n`: never a password prompt)."""
     runner = "bash -n" if dry_run else "bash -s"
+    if as_root and not dry_run:
+        runner = f"sudo -n {runner}"
     return (
         f"printf '{SID_MARKER.decode()}%s\\n' \"$$\" >&2; "
         f"exec timeout --kill-after={KILL_GRACE} {int(timeout)} {runner}"
     )
 
 
-def kill_session(client: paramiko.SSHClient, sid: int) -> None:
-    """Kill every process of the remote session `sid` (the run's shell and its children)."""
-    command = f"pkill -TERM -s {int(sid)}; sleep 1; pkill -KILL -s {int(sid)}; true"
+def kill_session(client: paramiko.SSHClient, sid: int, as_root: bool = False) -> None:
+    """Kill every process of the remote session `sid` (the run's shell and its children; as
+    root when the script ran as root)."""
+    pkill = "sudo -n pkill" if as_root else "pkill"
+    command = f"{pkill} -TERM -s {int(sid)}; sleep 1; {pkill} -KILL -s {int(sid)}; true"
     try:
         chan = client.get_transport().open_session(timeout=10)
         chan.exec_command(command)
@@ -241,6 +247,7 @@ def run_script(
     on_output: Callable[[str, bytes], None],
     should_cancel: Callable[[], bool],
     dry_run: bool = False,
+    as_root: bool = False,
 ) -> Outcome:
     """Run `script` and stream its output to `on_output("out"|"err", data)` as it arrives.
 
@@ -250,7 +257,7 @@ def run_script(
     transport = client.get_transport()
     try:
         chan = transport.open_session(timeout=10)
-        chan.exec_command(remote_command(timeout, dry_run))
+        chan.exec_command(remote_command(timeout, dry_run, as_root))
     except (paramiko.SSHException, EOFError, OSError) as exc:
         raise SSHFailure(
             "stale", f"the connection broke before the script started: {exc}"
@@ -296,11 +303,11 @@ def run_script(
         if not cancelled and should_cancel():
             cancelled = True
             if sid:
-                kill_session(client, sid)
+                kill_session(client, sid, as_root)
         if not timed_out and time.monotonic() > deadline:
             timed_out = True
             if sid:
-                kill_session(client, sid)
+                kill_session(client, sid, as_root)
     status = chan.recv_exit_status()
     chan.close()
     if status == -1 and not (cancelled or timed_out) and not transport.is_active():

@@ -159,6 +159,7 @@ def execute_run(run_id: int) -> str:
                     on_output=writer.write,
                     should_cancel=should_cancel,
                     dry_run=run.dry_run,
+                    as_root=recipe.as_root,
                 )
                 break
             except ssh.SSHFailure as failure:

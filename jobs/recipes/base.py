@@ -50,6 +50,11 @@ class Recipe:
     service_kinds: tuple[str, ...] = ()  # empty: any host
     secret_fields: tuple[str, ...] = ()
     action: Action | None = None  # defaults to the category's action
+    as_root: bool = False  # run through the SSH user's passwordless sudo
+    # The status companion: a script that exits 0 when what this recipe makes is in place on
+    # the host, 3 when it is not (saying what is missing), anything else on an error. The
+    # planner and the health checks ask the host through it, never the database.
+    status: Callable[[dict[str, Any]], str] | None = None
 
     @property
     def needs(self) -> Action:
@@ -68,6 +73,18 @@ class Recipe:
             public[name] = f'"${secret_env(name)}"'
         body = self.script(public).strip("\n")
         return f"set -euo pipefail\n{body}\n"
+
+
+STATUS_IN_PLACE = 0
+STATUS_MISSING = 3
+
+
+def render_status(recipe: "Recipe", params: dict[str, Any]) -> str | None:
+    """The recipe's status companion as an exact script, or None when it has none."""
+    if recipe.status is None:
+        return None
+    public = {k: v for k, v in params.items() if k not in recipe.secret_fields}
+    return f"set -euo pipefail\n{recipe.status(public).strip(chr(10))}\n"
 
 
 def secret_env(name: str) -> str:

@@ -8,7 +8,7 @@ from hosts.models import ServiceKind
 from remora_admin.access.policy import Action
 
 from ..ssh import quote as q
-from .base import Category, Recipe, RecipeForm, register
+from .base import Category, Recipe, RecipeForm
 
 # The systemd unit of each service kind on a Debian host.
 UNITS = {
@@ -30,6 +30,9 @@ LOG_FILES = {
 }
 
 
+RECIPES: list[Recipe] = []  # this module's recipes, in the order the launch page lists them
+
+
 class NoParams(RecipeForm):
     pass
 
@@ -46,7 +49,7 @@ free -m
 """
 
 
-register(
+RECIPES.append(
     Recipe(
         name="host_health",
         title="Host health",
@@ -84,7 +87,7 @@ for verb, title, category, changes in [
     ("restart", "Restart a service", Category.OPERATE, True),
     ("reload", "Reload a service", Category.OPERATE, True),
 ]:
-    register(
+    RECIPES.append(
         Recipe(
             name=f"service_{verb}",
             title=title,
@@ -117,7 +120,7 @@ def _tail(p: dict) -> str:
     return script
 
 
-register(
+RECIPES.append(
     Recipe(
         name="tail_log",
         title="Tail a log file",
@@ -144,7 +147,7 @@ def _mysql_ping(p: dict) -> str:
     return f"MYSQL_PWD={p['password']} mysqladmin --user={q(p['user'])} ping"
 
 
-register(
+RECIPES.append(
     Recipe(
         name="mysql_ping",
         title="MySQL ping",
@@ -170,7 +173,7 @@ class AdhocForm(RecipeForm):
     )
 
 
-register(
+RECIPES.append(
     Recipe(
         name="adhoc",
         title="Ad-hoc command",

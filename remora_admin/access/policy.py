@@ -358,11 +358,16 @@ def decide_deactivate(actor: Any, person: Any, *, second_factor: bool | None = N
     return ALLOWED
 
 
+def holds_globally(user: Any, action: Action) -> bool:
+    """Whether a global role (superadmin, auditor) gives the user `action` everywhere."""
+    return any(h.role in GLOBAL_ROLES and action in ROLE_ACTIONS[h.role] for h in held_roles(user))
+
+
 def zones_where(user: Any, action: Action = A.VIEW) -> QuerySet[Zone]:
     """The zones in which the user's roles allow `action` (before any second-factor check)."""
-    held = held_roles(user)
-    if any(h.role in GLOBAL_ROLES and action in ROLE_ACTIONS[h.role] for h in held):
+    if holds_globally(user, action):
         return Zone.objects.all()
+    held = held_roles(user)
     ids = {h.zone_id for h in held if h.zone_id is not None and action in ROLE_ACTIONS[h.role]}
     return Zone.objects.filter(pk__in=ids)
 

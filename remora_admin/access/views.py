@@ -34,7 +34,15 @@ from .grants import (
 )
 from .guards import Denied, get_for_user, requires
 from .models import Grant, Zone
-from .policy import Action, Decision, can, decide_deactivate, decide_grant, held_roles, zones_where
+from .policy import (
+    Action,
+    Decision,
+    can,
+    decide_deactivate,
+    decide_grant,
+    holds_globally,
+    zones_where,
+)
 from .sudo import start_sudo_mode, sudo_required
 
 User = get_user_model()
@@ -56,10 +64,8 @@ def _safe_next(request: HttpRequest, fallback: str) -> str:
 
 def _zone_ids_seen(request: HttpRequest) -> set[int] | None:
     """The zones whose people the viewer sees in full; None for global people-viewers."""
-    if can(request.user, Action.VIEW_PEOPLE):
-        held = held_roles(request.user)
-        if any(h.grant is None or h.grant.zone_id is None for h in held):
-            return None
+    if holds_globally(request.user, Action.VIEW_PEOPLE):
+        return None
     return set(zones_where(request.user, Action.VIEW_PEOPLE).values_list("pk", flat=True))
 
 

@@ -171,3 +171,18 @@ def _memory_mib(h: LabHost) -> int | None:
 def run(h: LabHost, command: str, timeout: float = 600) -> subprocess.CompletedProcess:
     """A shell command inside a host as root (tests and benchmarks)."""
     return host.in_host(h, "/bin/sh", "-c", command, timeout=timeout)
+
+
+def offer(name: str, lab_port: int, machine_port: int) -> str:
+    """Let the hosts reach a service of the machine's (listening on 127.0.0.1:machine_port) at
+    the bridge address's `lab_port`, and nothing else; returns "address:port" for the hosts.
+    See `net.start_port_relay`."""
+    require_root()
+    if not net.netns_exists(net.LAB_NETNS):
+        raise LabError("the lab is down: start it before offering the hosts a service")
+    return net.start_port_relay(name, lab_port, machine_port)
+
+
+def withdraw(name: str) -> None:
+    """End what `offer(name, ...)` started (safe to call twice)."""
+    net.stop_port_relay(name)

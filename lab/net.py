@@ -6,6 +6,14 @@ both ends of every veth are created in lab namespaces. It reaches a host's sshd 
 listening on a loopback address (127.0.77.N:22) that forwards to a unix socket, where a second
 relay inside the lab namespace connects to the host. The hosts' apt reaches the machine's Debian
 mirror the same way, the other way round, and nothing else.
+
+A test may also offer the hosts one service of its own that runs on the machine (a git daemon
+serving a repository, say): `start_port_relay(name, lab_port, machine_port)` listens on the
+bridge address only (BRIDGE_ADDRESS:lab_port, inside the lab namespace) and forwards, through a
+unix socket, to 127.0.0.1:machine_port on the machine. The machine's namespace still gets no lab
+address or route, and the hosts still reach nothing but the bridge address:
+`git clone git://BRIDGE_ADDRESS:9418/probe.git` inside a host reaches the machine's
+`git daemon --listen=127.0.0.1 --port=N`. `stop_port_relay(name)` ends it; `down` ends them all.
 """
 
 import os
@@ -158,6 +166,59 @@ def start_apt_relay(mirror_host: str) -> None:
             f"UNIX-CONNECT:{sock}",
         ),  # fmt: skip
     )
+
+
+def start_port_relay(name: str, lab_port: int, machine_port: int) -> str:
+    """The bridge address's `lab_port` → a unix socket → 127.0.0.1:`machine_port` on the
+    machine (loopback only); returns the address the hosts use ("10.77.0.1:9418"). A relay of
+    the same name is replaced (the machine-side port may have changed)."""
+    if not name.replace("-", "").isalnum():
+        raise ValueError(f"relay name {name!r}: letters, digits and dashes only")
+    for port in (lab_port, machine_port):
+        if not 0 < int(port) < 65536:
+            raise ValueError(f"port {port} is out of range")
+    if int(lab_port) in (SSH_PORT, APT_PROXY_PORT):
+        raise ValueError(f"port {lab_port} on the bridge is the lab's own")
+    stop_port_relay(name)
+    sock = RUN / f"port-{name}.sock"
+    _start(
+        f"relay-port-{name}",
+        [
+            "socat",
+            f"UNIX-LISTEN:{sock},fork,unlink-early,mode=600",
+            f"TCP:127.0.0.1:{int(machine_port)},connect-timeout=5",
+        ],  # fmt: skip
+    )
+    _wait_for(sock)
+    _start(
+        f"relay-port-{name}-lab",
+        _in_lab(
+            "socat",
+            f"TCP-LISTEN:{int(lab_port)},bind={BRIDGE_ADDRESS},reuseaddr,fork",
+            f"UNIX-CONNECT:{sock}",
+        ),  # fmt: skip
+    )
+    return f"{BRIDGE_ADDRESS}:{int(lab_port)}"
+
+
+def stop_port_relay(name: str) -> None:
+    for pidname in (f"relay-port-{name}-lab", f"relay-port-{name}"):
+        pidfile = _pidfile(pidname)
+        try:
+            pid = int(pidfile.read_text())
+            if _is_relay(pid):
+                os.killpg(pid, signal.SIGTERM)
+                _wait_gone(pid)
+        except (OSError, ValueError):
+            pass
+        pidfile.unlink(missing_ok=True)
+    (RUN / f"port-{name}.sock").unlink(missing_ok=True)
+
+
+def _wait_gone(pid: int, seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while _is_relay(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def _wait_for(path: Path, seconds: float = 5.0) -> None:

@@ -52,12 +52,12 @@ def root_recipes():
 
 
 @pytest.fixture
-def carol(lab_hosts, topology):
+def carol(fresh_lab, topology):
     from django.contrib.auth import get_user_model
 
     lead = get_user_model().objects.create_superuser("bernie", "b@example.org", "pw-lead-1")
     authenticator(lead)
-    lab_demo.adopt(lab_hosts, actor=lead)
+    lab_demo.adopt(fresh_lab, actor=lead)
     user = make_user("carol")
     give(user, Role.OPERATOR, "sunjammer")
     return user

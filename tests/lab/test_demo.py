@@ -26,17 +26,17 @@ def lead(topology):
 
 
 @pytest.fixture
-def adopted(lab_hosts, lead):
-    return lab_demo.adopt(lab_hosts, actor=lead)
+def adopted(fresh_lab, lead):
+    return lab_demo.adopt(fresh_lab, actor=lead)
 
 
 def _output(run: JobRun) -> str:
     return b"".join(bytes(c.data) for c in run.chunks.order_by("offset")).decode()
 
 
-def test_the_demo_inventory_points_at_the_lab_through_the_audited_paths(lab_hosts, lead, adopted):
+def test_the_demo_inventory_points_at_the_lab_through_the_audited_paths(fresh_lab, lead, adopted):
     sunjammer = Host.objects.get(name="sunjammer")
-    entry = next(h for h in lab_hosts["hosts"] if h["name"] == "sunjammer")
+    entry = next(h for h in fresh_lab["hosts"] if h["name"] == "sunjammer")
 
     assert (sunjammer.address, sunjammer.service_address) == (
         entry["ssh_address"],
@@ -53,10 +53,10 @@ def test_the_demo_inventory_points_at_the_lab_through_the_audited_paths(lab_host
     assert Credential.objects.filter(name=lab_demo.CREDENTIAL).count() == 2  # a zone each
 
 
-def test_adopting_twice_changes_nothing_more(lab_hosts, lead, adopted):
+def test_adopting_twice_changes_nothing_more(fresh_lab, lead, adopted):
     before = len(events("host.updated")) + len(events("host.host_key_trusted"))
 
-    lab_demo.adopt(lab_hosts, actor=lead)
+    lab_demo.adopt(fresh_lab, actor=lead)
 
     assert len(events("host.updated")) + len(events("host.host_key_trusted")) == before
 

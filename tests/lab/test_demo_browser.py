@@ -18,13 +18,13 @@ pytestmark = [pytest.mark.e2e, pytest.mark.lab, pytest.mark.django_db(transactio
 
 
 @pytest.fixture
-def demo(lab_hosts, transactional_db, redis_conn):
+def demo(fresh_lab, transactional_db, redis_conn):
     """The seed's inventory pointed at the lab as `make run` does, and a worker."""
     load_topology()
     User = get_user_model()
     bernie = User.objects.create_superuser("bernie", "b@example.org", PASSWORD)
     authenticator(bernie)
-    lab_demo.adopt(lab_hosts, actor=bernie)
+    lab_demo.adopt(fresh_lab, actor=bernie)
     dan = User.objects.create_user("dan", "dan@example.org", PASSWORD)
     Grant.objects.create(
         user=dan, role=Role.OPERATOR, zone=Zone.objects.get(name="sunjammer"), reason="delegate"

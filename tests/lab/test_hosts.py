@@ -43,43 +43,43 @@ def _run(target: ssh.Target, script: str, timeout: int = 60) -> tuple[int | None
     return outcome.exit_code, out.decode(errors="replace")
 
 
-def test_every_host_boots_to_running_with_no_failed_unit(lab_hosts, capsys):
+def test_every_host_boots_to_running_with_no_failed_unit(fresh_lab, capsys):
     for h in HOSTS:
         assert host.state(h) == "running", h.name
         failed = control.run(h, "systemctl --failed --no-legend --plain").stdout
         assert failed.strip() == "", f"{h.name}: {failed}"
         assert control.run(h, "cat /proc/1/comm").stdout.strip() == "systemd"
     with capsys.disabled():
-        boot = lab_hosts["timings"].get("boot_s") or {}
-        print(f"\nlab: session start {lab_hosts['timings']['session_s']:.1f} s; boot per host "
+        boot = fresh_lab["timings"].get("boot_s") or {}
+        print(f"\nlab: session start {fresh_lab['timings']['session_s']:.1f} s; boot per host "
               + ", ".join(f"{n} {s:.2f} s" for n, s in boot.items()))  # fmt: skip
 
 
-def test_the_console_signs_in_as_deploy_with_the_pinned_key_and_may_sudo(lab_hosts):
-    code, output = _run(_target(lab_hosts, "sunjammer"), "hostname; id -un; sudo -n id -un")
+def test_the_console_signs_in_as_deploy_with_the_pinned_key_and_may_sudo(fresh_lab):
+    code, output = _run(_target(fresh_lab, "sunjammer"), "hostname; id -un; sudo -n id -un")
 
     assert code == 0
     assert output.split() == ["sunjammer", "deploy", "root"]
 
 
-def test_an_unknown_host_key_is_refused(lab_hosts):
-    other = next(h["host_key"] for h in lab_hosts["hosts"] if h["name"] == "beamrider")
+def test_an_unknown_host_key_is_refused(fresh_lab):
+    other = next(h["host_key"] for h in fresh_lab["hosts"] if h["name"] == "beamrider")
 
     with pytest.raises(ssh.SSHFailure) as failure:
-        ssh.borrow(_target(lab_hosts, "sunjammer", host_key=other))
+        ssh.borrow(_target(fresh_lab, "sunjammer", host_key=other))
 
     assert failure.value.kind == "host_key_mismatch"
 
 
-def test_each_host_has_a_key_of_its_own(lab_hosts):
-    keys = [h["host_key"] for h in lab_hosts["hosts"]]
+def test_each_host_has_a_key_of_its_own(fresh_lab):
+    keys = [h["host_key"] for h in fresh_lab["hosts"]]
 
     assert len(set(keys)) == len(keys)
-    seen = ssh.scan_host_key(lab_hosts["hosts"][0]["ssh_address"], 22)
-    assert seen == lab_hosts["hosts"][0]["host_key"]
+    seen = ssh.scan_host_key(fresh_lab["hosts"][0]["ssh_address"], 22)
+    assert seen == fresh_lab["hosts"][0]["host_key"]
 
 
-def test_hosts_reach_each_other_by_name_and_nothing_outside(lab_hosts):
+def test_hosts_reach_each_other_by_name_and_nothing_outside(fresh_lab):
     sunjammer = BY_NAME["sunjammer"]
 
     ping = control.run(sunjammer, "ping -c1 -W2 beamrider && ping -c1 -W2 remora2")
@@ -94,7 +94,7 @@ def test_hosts_reach_each_other_by_name_and_nothing_outside(lab_hosts):
     assert outside.returncode != 0
 
 
-def test_apt_installs_starts_and_enables_a_service_that_survives_a_reboot(lab_hosts):
+def test_apt_installs_starts_and_enables_a_service_that_survives_a_reboot(fresh_lab):
     remora2 = BY_NAME["remora2"]
     install = control.run(
         remora2,
@@ -119,14 +119,14 @@ def test_apt_installs_starts_and_enables_a_service_that_survives_a_reboot(lab_ho
     assert page.stdout == "200"
 
 
-def test_a_second_build_reuses_the_cached_base_and_packages(lab_hosts, capsys):
+def test_a_second_build_reuses_the_cached_base_and_packages(fresh_lab, capsys):
     started = time.monotonic()
     path, built = base.build()
     again = time.monotonic() - started
 
     assert built is None and (path / ".complete").exists()
     assert any(base.archives().glob("*.deb"))
-    first = lab_hosts["timings"].get("build_s")
+    first = fresh_lab["timings"].get("build_s")
     with capsys.disabled():
         print(
             "\nlab base: "

@@ -4,7 +4,8 @@
 factor), approves as a second superadmin when the zone wants approval, executes the run in this
 process (the worker's own `execute_run`) and returns the finished run; `output(run)` is its
 output. `status_of(...)` runs a recipe's status companion over SSH and returns (exit code,
-output). The lab is the session's (`lab_hosts`); the inventory points at it.
+output). Each test module gets freshly installed hosts (`fresh_lab`); the inventory points at
+them.
 """
 
 from pathlib import Path
@@ -21,13 +22,13 @@ from tests.access.helpers import authenticator
 
 
 @pytest.fixture
-def lab_inventory(lab_hosts, topology, django_user_model):
+def lab_inventory(fresh_lab, topology, django_user_model):
     lead = django_user_model.objects.create_superuser("bernie", "b@example.org", "pw-lead-1")
     second = django_user_model.objects.create_superuser("alice-admin", "a@example.org", "pw-2")
     for user in (lead, second):
         authenticator(user)
-    lab_demo.adopt(lab_hosts, actor=lead)
-    return {"lead": lead, "second": second, "state": lab_hosts}
+    lab_demo.adopt(fresh_lab, actor=lead)
+    return {"lead": lead, "second": second, "state": fresh_lab}
 
 
 @pytest.fixture

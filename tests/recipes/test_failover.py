@@ -13,6 +13,7 @@ import pytest
 from hosts.models import Host
 from jobs.models import RunState
 from jobs.recipes import get, render_status
+from lab.config import SUBNET
 
 from .conftest import output
 from .test_perlbal import activate, address, lab_run, perlbal_params, serve_page
@@ -127,8 +128,8 @@ def test_failover_recipes_render_and_pass_shellcheck(lab_inventory):
     "changes, field, message",
     [
         ({"floating_address": "192.0.2.10/24"}, "floating_address", "outside beamrider's subnet"),
-        ({"floating_address": "10.80.0.100"}, "floating_address", "prefix"),
-        ({"floating_address": "10.80.0.300/24"}, "floating_address", "not an IPv4 address"),
+        ({"floating_address": f"{SUBNET}.100"}, "floating_address", "prefix"),
+        ({"floating_address": f"{SUBNET}.300/24"}, "floating_address", "not an IPv4 address"),
         ({"router_id": 256}, "router_id", "less than or equal to 255"),
         ({"interface": "eth0; reboot"}, "interface", "interface name"),
         ({"check_port": 70000}, "check_port", "between 1 and 65535"),

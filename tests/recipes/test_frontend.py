@@ -52,7 +52,7 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def probe_repo(lab_hosts, tmp_path):
+def probe_repo(fresh_lab, tmp_path):
     """The stack probe as a git repository (branch main), served by `git daemon` on the
     machine's loopback and relayed to the lab's bridge address: the hosts clone it from
     git://<bridge>:9418/probe.git and reach nothing else of the machine."""

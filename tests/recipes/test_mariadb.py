@@ -13,6 +13,7 @@ import pytest
 
 from jobs.models import JobRun, RunState
 from jobs.recipes import get
+from lab.config import SUBNET
 
 from .conftest import output
 
@@ -29,8 +30,8 @@ TIMINGS: dict[str, float] = {}
 SNAPSHOT = (
     "sha256sum /etc/mysql/mariadb.conf.d/60-remora.cnf; "
     "mariadb -N -e 'SELECT user, host FROM mysql.user ORDER BY 1, 2'; "
-    "for u in \"'remora'@'localhost'\" \"'remora_repl'@'10.78.0.4'\" "
-    "\"'remora_seed'@'10.78.0.4'\"; do mariadb -N -e \"SHOW GRANTS FOR $u\"; done; "
+    f"for u in \"'remora'@'localhost'\" \"'remora_repl'@'{SUBNET}.4'\" "
+    f"\"'remora_seed'@'{SUBNET}.4'\"; do mariadb -N -e \"SHOW GRANTS FOR $u\"; done; "
     "systemctl show -p MainPID mariadb"
 )
 
@@ -60,7 +61,7 @@ def no_secret_in(run) -> None:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def fresh_mariadb(lab_hosts):
+def fresh_mariadb(fresh_lab):
     """No MariaDB on beamrider and remora2 (an earlier session may have left one)."""
     for host in ("beamrider", "remora2"):
         sh(
@@ -87,7 +88,7 @@ def test_master_installs_reports_its_status_and_a_second_run_changes_nothing(run
     assert run.state == RunState.SUCCEEDED, (run.error, output(run))
     first = output(run)
     assert "package mariadb-server: installed" in first
-    assert "user 'remora_repl'@'10.78.0.4': created" in first
+    assert f"user 'remora_repl'@'{SUBNET}.4': created" in first
     assert "restarted" not in first  # installed with its configuration already in place
     no_secret_in(run)
 
@@ -95,11 +96,11 @@ def test_master_installs_reports_its_status_and_a_second_run_changes_nothing(run
     assert code == 0, said
     cnf = "/etc/mysql/mariadb.conf.d/60-remora.cnf"
     before = sh("beamrider", SNAPSHOT)
-    assert "bind_address = 10.78.0.2" in sh("beamrider", f"cat {cnf}")
-    assert "REPLICATION SLAVE ON *.* TO `remora_repl`@`10.78.0.4`" in before
+    assert f"bind_address = {SUBNET}.2" in sh("beamrider", f"cat {cnf}")
+    assert f"REPLICATION SLAVE ON *.* TO `remora_repl`@`{SUBNET}.4`" in before
     assert "GRANT SELECT, INSERT, UPDATE, DELETE" in before and "ON `remora`.*" in before
     server = "SELECT @@log_bin, @@binlog_format, @@gtid_strict_mode, @@bind_address"
-    assert sh("beamrider", f"mariadb -N -e '{server}'").split() == ["1", "ROW", "1", "10.78.0.2"]
+    assert sh("beamrider", f"mariadb -N -e '{server}'").split() == ["1", "ROW", "1", f"{SUBNET}.2"]
 
     again = timed("master second run", run_recipe, "mariadb_master", "beamrider", SECRETS)
     assert again.state == RunState.SUCCEEDED, (again.error, output(again))
@@ -129,7 +130,7 @@ def test_bad_parameters_are_refused_before_anything_is_queued(lab_inventory):
     recipe = get("mariadb_master")
     for bad, field in [
         ({"database": "remora'x"}, "database"),
-        ({"replica_address": "10.78.0.4 x"}, "replica_address"),
+        ({"replica_address": f"{SUBNET}.4 x"}, "replica_address"),
         ({"port": 65536}, "port"),
     ]:
         form = recipe.form({**SECRETS, **bad}, host=beamrider)
@@ -162,7 +163,7 @@ def test_the_shadow_replica_replicates_a_row_written_on_the_master(
     refused = timed("replica run refused (install, no seed)", run_recipe, "mariadb_replica",
                     "remora2", wrong)  # fmt: skip
     assert refused.state == RunState.FAILED
-    assert "prerequisite missing: the master 10.78.0.2:3306 does not let remora_seed in" in (
+    assert f"prerequisite missing: the master {SUBNET}.2:3306 does not let remora_seed in" in (
         output(refused)
     )
     assert "not-the-Seed-password-1" not in output(refused) + refused.script
@@ -170,7 +171,7 @@ def test_the_shadow_replica_replicates_a_row_written_on_the_master(
     first = "replica first run (install + seed)"
     run = timed(first, run_recipe, "mariadb_replica", "remora2", SECRETS)
     assert run.state == RunState.SUCCEEDED, (run.error, output(run))
-    assert "seeding remora from 10.78.0.2:3306" in output(run)
+    assert f"seeding remora from {SUBNET}.2:3306" in output(run)
     assert "package mariadb-server: already in place" in output(run)  # from the refused run
     no_secret_in(run)
 

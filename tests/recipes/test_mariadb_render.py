@@ -8,8 +8,7 @@ import subprocess
 import pytest
 
 from hosts.models import Host
-from jobs.recipes import get, render_status
-from jobs.recipes.mariadb import RECIPES
+from jobs.recipes import get, mariadb, mariadb_replica, render_status
 
 pytestmark = pytest.mark.django_db
 
@@ -42,7 +41,7 @@ def _check(script: str) -> None:
 
 
 def test_every_recipe_of_the_module_has_a_render_sample():
-    assert {r.name for r in RECIPES} == set(SAMPLES)
+    assert {r.name for r in mariadb.RECIPES + mariadb_replica.RECIPES} == set(SAMPLES)
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))

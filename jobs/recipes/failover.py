@@ -18,7 +18,7 @@ from hosts.models import Host, ServiceKind
 
 from ..ssh import quote as q
 from .base import Category, Recipe, RecipeForm
-from .maintenance import APT_GET
+from .shell import APT_GET
 
 CONFIG = "/etc/keepalived/keepalived.conf"
 CHECK_SCRIPT = "/etc/keepalived/check_perlbal.sh"

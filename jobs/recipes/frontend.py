@@ -23,6 +23,7 @@ from hosts.models import Host, Service, ServiceKind, address_validator
 
 from ..ssh import quote as q
 from .base import Category, Recipe, RecipeForm
+from .shell import APT_GET
 
 PACKAGES = ("apache2", "libapache2-mod-php", "php-mysql", "git", "curl", "ca-certificates")
 CONFIG_PATH = "/etc/remora/config.php"
@@ -316,7 +317,7 @@ def _header(p: dict[str, Any]) -> str:
     # The vhost holds Apache's own ${APACHE_LOG_DIR}, for Apache to expand, not bash.
     lines.insert(list(values).index("vhost"), "# shellcheck disable=SC2016")
     lines.append(f"packages=({' '.join(q(name) for name in PACKAGES)})")
-    return "\n".join(lines) + "\n" + _COMMON
+    return "\n".join(lines) + "\n" + APT_GET + _COMMON
 
 
 _COMMON = r"""
@@ -349,28 +350,7 @@ missing_packages() {
             || printf '%s\n' "$pkg"
     done
 }
-apt_install() {
-    # Another apt (unattended-upgrades, say) may hold its locks for a while: wait, then go on.
-    local err attempt
-    err=$(mktemp)
-    for attempt in $(seq 1 120); do
-        if apt-get install -y -q -o DPkg::Lock::Timeout=600 --no-install-recommends "$@" 2>"$err"
-        then
-            rm -f "$err"
-            return 0
-        fi
-        if ! grep -q 'Could not get lock' "$err"; then
-            cat "$err" >&2
-            rm -f "$err"
-            return 1
-        fi
-        ((attempt % 6 == 1)) && echo "apt is busy (another run holds its lock); waiting"
-        sleep 5
-    done
-    cat "$err" >&2
-    rm -f "$err"
-    return 1
-}
+apt_install() { apt_get install -y -q --no-install-recommends "$@"; }
 http_code() {
     curl -s -o "$1" -w '%{http_code}' --max-time 10 "$url" || true
 }
@@ -387,7 +367,7 @@ mapfile -t absent < <(missing_packages)
 if ((${#absent[@]})); then
     echo "installing ${absent[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
+    apt_get update -qq >/dev/null
     apt_install "${packages[@]}"
     note packages "installed ${absent[*]}"
 else

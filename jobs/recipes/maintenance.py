@@ -13,31 +13,12 @@ from django import forms
 
 from ..ssh import quote as q
 from .base import Category, Recipe, RecipeForm
+from .shell import APT_GET
 
 RECIPES: list[Recipe] = []
 
 # Filesystems with nothing on a disk: never counted.
 PSEUDO_FS = ("tmpfs", "devtmpfs", "squashfs", "efivarfs", "ramfs")
-
-# `apt_get ARGS...`: apt-get that waits for the package locks another apt run holds (an
-# unattended upgrade, a person) instead of failing at once; other errors fail at once.
-APT_GET = r"""
-apt_get() {
-  local out
-  for _ in $(seq 1 150); do
-    if out=$(apt-get -o DPkg::Lock::Timeout=120 -o Dpkg::Use-Pty=0 "$@" 2>&1); then
-      printf '%s\n' "$out"
-      return 0
-    fi
-    case "$out" in
-      *"Could not get lock"* | *"Unable to lock"*) sleep 2 ;;
-      *) printf '%s\n' "$out" >&2; return 1 ;;
-    esac
-  done
-  printf '%s\n' "$out" >&2
-  return 1
-}
-"""
 
 
 class NoParams(RecipeForm):

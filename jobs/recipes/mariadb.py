@@ -30,6 +30,7 @@ from hosts.models import DEFAULT_SETTINGS, Host, Placement, ServiceKind, address
 
 from ..ssh import quote as q
 from .base import Category, Recipe, RecipeForm, secret_env
+from .shell import APT_GET
 
 RECIPES: list[Recipe] = []
 
@@ -258,22 +259,16 @@ class NoParams(RecipeForm):
 
 # Shared functions; `sql` runs as root over the local socket with account statements kept out
 # of the binary log (see the module's notes). Values reach it validated and quoted.
-COMMON = r"""
+COMMON = "".join(  # the shared apt wrapper, then MariaDB's own functions
+    (
+        APT_GET,
+        r"""
 export DEBIAN_FRONTEND=noninteractive
 sql() { mariadb --batch --skip-column-names "$@"; }
 sql_nolog() { mariadb --batch --skip-column-names --init-command='SET SESSION sql_log_bin=0' "$@"; }
 count() { sql -e "SELECT COUNT(*) FROM $1"; }
 sql_string() { local s=${1//\\/\\\\}; s=${s//\'/\\\'}; printf "'%s'" "$s"; }
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-apt_get() {  # waits while another apt holds a lock (unattended upgrades, a shared cache)
-  local err; err=$(mktemp)
-  for _ in $(seq 1 150); do
-    if apt-get -o DPkg::Lock::Timeout=120 "$@" 2>"$err"; then rm -f "$err"; return 0; fi
-    grep -q 'Could not get lock' "$err" || break
-    sleep 2
-  done
-  cat "$err" >&2; rm -f "$err"; return 1
-}
 ensure_package() {
   if installed "$1"; then echo "package $1: already in place"; return; fi
   echo "package $1: installing"
@@ -336,7 +331,9 @@ ensure_user() {  # user host password grant...
   if [ "$before" = "$after" ]; then echo "grants of $who: already in place"
   else echo "grants of $who: granted"; fi
 }
-"""
+""",
+    )
+)
 
 STATUS_COMMON = r"""
 missing=()

@@ -20,7 +20,7 @@ from hosts.models import Host, ServiceKind
 
 from ..ssh import quote as q
 from .base import Category, Recipe, RecipeForm
-from .maintenance import APT_GET
+from .shell import APT_GET
 
 CONFIG = "/etc/perlbal/perlbal.conf"
 UNIT = "/etc/systemd/system/perlbal.service"

@@ -218,3 +218,15 @@ def test_the_host_page_says_a_blank_service_address_defaults_to_the_ssh_address(
     assert "Other hosts reach it at <code>sunjammer.sugarlabs.org</code>" in page
     assert "the console connects over SSH to <code>sunjammer.sugarlabs.org</code>." in page
     assert "not set: defaults to the SSH address" in page
+
+
+def test_the_host_list_shows_where_others_reach_a_host_and_where_the_console_connects(alice):
+    host = Host.objects.get(name="beamrider")
+    host.address, host.ssh_port, host.ssh_user = "127.0.77.2", 22, "deploy"
+    host.service_address = "10.77.0.2"
+    host.save()
+
+    page = sign_in(alice, verified=True).get(reverse("hosts:list")).content.decode()
+
+    assert "<td><code>10.77.0.2</code></td>" in page
+    assert "<code>deploy@127.0.77.2:22</code>" in page

@@ -6,6 +6,7 @@ from django.shortcuts import render
 from remora_admin.access.guards import get_for_user, requires
 from remora_admin.access.policy import Action, can, scope, zones_where
 
+from .dependencies import reliability
 from .diagram import topology
 from .models import Host, Service
 from .plan import phases_with_steps
@@ -47,6 +48,7 @@ def phase_list(request: HttpRequest) -> HttpResponse:
     visible = set(scope(Host.objects.all(), request.user).values_list("name", flat=True))
     steps = phases_with_steps(visible)
     for i, step in enumerate(steps):
+        step.reliability = reliability(step.phase, visible)
         step.diagram = topology(
             step.phase,
             added={(p.host.name, p.kind) for p in step.added} if i else set(),

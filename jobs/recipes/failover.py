@@ -18,7 +18,7 @@ from hosts.models import Host, ServiceKind
 
 from ..ssh import quote as q
 from .base import Category, Recipe, RecipeForm
-from .shell import APT_GET
+from .shell import APT_GET, ENSURE
 
 CONFIG = "/etc/keepalived/keepalived.conf"
 CHECK_SCRIPT = "/etc/keepalived/check_perlbal.sh"
@@ -233,6 +233,7 @@ def _install(p: dict) -> str:
     vip = p["floating_address"].split("/")[0]
     return (
         APT_GET
+        + ENSURE
         + f"""
 iface={q(p["interface"])}
 route=$(ip -4 route get {q(vip)} 2>&1) || true
@@ -245,12 +246,7 @@ case "$route" in
     exit 1 ;;
 esac
 changed=0
-if ! dpkg-query -W -f='${{Status}}' keepalived 2>/dev/null | grep -q 'ok installed'; then
-  echo "Installing keepalived from Debian"
-  apt_get update -q
-  DEBIAN_FRONTEND=noninteractive apt_get install -y -q keepalived curl
-  changed=1
-fi
+ensure_installed keepalived curl
 {_render_files(p)}
 if ! cmp -s "$want_check" {q(CHECK_SCRIPT)}; then
   install -m 0755 -o root -g root "$want_check" {q(CHECK_SCRIPT)}
@@ -264,18 +260,7 @@ if ! cmp -s "$want_conf" {q(CONFIG)}; then
   config_changed=1
   changed=1
 fi
-if ! systemctl is-enabled --quiet keepalived; then
-  systemctl enable keepalived
-  changed=1
-fi
-if ! systemctl is-active --quiet keepalived; then
-  systemctl start keepalived
-  echo "Started keepalived"
-  changed=1
-elif [ "$config_changed" = 1 ]; then
-  systemctl reload keepalived
-  echo "Reloaded keepalived"
-fi
+ensure_running keepalived reload keepalived
 sleep 1
 systemctl is-active --quiet keepalived || {{
   echo "keepalived is not running:" >&2

@@ -20,7 +20,7 @@ from hosts.models import Host, ServiceKind
 
 from ..ssh import quote as q
 from .base import Category, Recipe, RecipeForm
-from .shell import APT_GET
+from .shell import APT_GET, ENSURE
 
 CONFIG = "/etc/perlbal/perlbal.conf"
 UNIT = "/etc/systemd/system/perlbal.service"
@@ -227,14 +227,10 @@ def _install(p: dict) -> str:
     port = int(p["port"])
     return (
         APT_GET
+        + ENSURE
         + f"""
 changed=0
-if ! dpkg-query -W -f='${{Status}}' perlbal 2>/dev/null | grep -q 'ok installed'; then
-  echo "Installing Perlbal from Debian"
-  apt_get update -q
-  DEBIAN_FRONTEND=noninteractive apt_get install -y -q perlbal curl
-  changed=1
-fi
+ensure_installed perlbal curl
 new=$(mktemp)
 trap 'rm -f "$new"' EXIT
 printf '%s\\n' {_lines(_config(p))} >"$new"
@@ -260,18 +256,7 @@ if ! grep -qx 'PERLBAL_ENABLE=true' {q(DEFAULTS_FILE)}; then
   echo "Set PERLBAL_ENABLE=true in {DEFAULTS_FILE}"
   changed=1
 fi
-if ! systemctl is-enabled --quiet perlbal; then
-  systemctl enable perlbal
-  changed=1
-fi
-if ! systemctl is-active --quiet perlbal; then
-  systemctl start perlbal
-  echo "Started Perlbal"
-  changed=1
-elif [ "$config_changed" = 1 ]; then
-  systemctl restart perlbal
-  echo "Restarted Perlbal with the new configuration"
-fi
+ensure_running perlbal restart Perlbal
 for _ in $(seq 1 50); do
   if ss -Hltn "sport = :{port}" | grep -q .; then break; fi
   sleep 0.2

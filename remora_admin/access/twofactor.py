@@ -62,6 +62,8 @@ def confirm_enrolment(request: HttpRequest, token: str) -> list[str] | None:
         device.save()
         codes = new_recovery_codes(user)
         record("auth.2fa_enrolled", request=request, details={"device": device.name})
+    if hasattr(user, "_remora_has_2fa"):  # enrolled now: the next question asks again
+        del user._remora_has_2fa
     otp_login(request, device)
     return codes
 
@@ -79,4 +81,9 @@ def verify(request: HttpRequest, token: str) -> bool:
 
 
 def has_second_factor(user: Any) -> bool:
-    return user_has_device(user, confirmed=True)
+    """Whether the user enrolled a device; kept on the user object, which lives for one request
+    (the enrolment middleware, the banner and the pages all ask)."""
+    cached = getattr(user, "_remora_has_2fa", None)
+    if cached is None:
+        cached = user._remora_has_2fa = user_has_device(user, confirmed=True)
+    return cached

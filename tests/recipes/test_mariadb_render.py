@@ -2,13 +2,13 @@
 `bash -n` and shellcheck (script and status companion); the forms propose the inventory's
 values and refuse bad parameters in words; secrets never enter the script text."""
 
-import shutil
 import subprocess
 
 import pytest
 
 from hosts.models import Host
 from jobs.recipes import get, mariadb, mariadb_replica, render_status
+from tests.fixtures.services import ensure_debian_package
 
 pytestmark = pytest.mark.django_db
 
@@ -32,8 +32,7 @@ def _form(name: str, host: str, params: dict):
 
 def _check(script: str) -> None:
     subprocess.run(["bash", "-n"], input=script, text=True, check=True)
-    if shutil.which("shellcheck") is None:
-        pytest.skip("shellcheck is not installed")
+    ensure_debian_package("/usr/bin/shellcheck", "shellcheck")
     checked = subprocess.run(
         ["shellcheck", "-s", "bash", "-"], input=script, text=True, capture_output=True
     )

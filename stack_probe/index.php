@@ -108,7 +108,8 @@ foreach (['REPO_PATH', 'PUBLIC_STAGING_PATH'] as $name) {
         $errors['data_dirs'][$name] = "$name is not configured";
         continue;
     }
-    $file = rtrim((string) $dir, '/') . '/.remora-stack-probe-' . $frontend;
+    // A file of this request's own: probes running at once must not read each other's token.
+    $file = rtrim((string) $dir, '/') . '/.remora-stack-probe-' . $frontend . '-' . $token;
     $ok = @file_put_contents($file, $token) === strlen($token) && @file_get_contents($file) === $token;
     @unlink($file);
     $dirs[$dir] = $ok;

@@ -36,6 +36,18 @@ class RecipeForm(forms.Form):
         self.host = host
         super().__init__(*args, **kwargs)
 
+    def take_proposals(self) -> None:
+        """A value left out of bound parameters takes the field's initial value (the
+        inventory's proposal): the planner passes only what differs. A field sent empty is the
+        person's choice and is checked. Call at the end of `__init__`, once initials are set."""
+        if not self.is_bound:
+            return
+        data = self.data.copy()
+        for name, field in self.fields.items():
+            if name not in data and field.initial not in (None, ""):
+                data[name] = field.initial
+        self.data = data
+
 
 @dataclass(frozen=True)
 class Recipe:

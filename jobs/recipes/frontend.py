@@ -23,6 +23,7 @@ from hosts.models import Host, Service, ServiceKind, address_validator
 
 from ..ssh import quote as q
 from .base import Category, Recipe, RecipeForm
+from .paths import OWN_DIR, absolute_path, system_path, within
 from .shell import APT_GET
 
 PACKAGES = ("apache2", "libapache2-mod-php", "php-mysql", "git", "curl", "ca-certificates")
@@ -66,17 +67,6 @@ def _git_ref(value: str) -> None:
         raise ValidationError(f"{value!r} is not a valid git ref name.")
 
 
-def _absolute_path(value: str) -> None:
-    if not value.startswith("/"):
-        raise ValidationError(f"{value!r} is not an absolute path (it must start with /).")
-    if not re.fullmatch(r"(/[A-Za-z0-9._-]+)+", value) or "/../" in f"{value}/":
-        raise ValidationError(
-            "Use a plain absolute path: letters, digits and . _ - between slashes, no .."
-        )
-    if "/./" in f"{value}/" or value == "/":
-        raise ValidationError("Use a plain absolute path, without . or the root itself.")
-
-
 def _relative_path(value: str) -> None:
     if value and (
         not re.fullmatch(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*", value)
@@ -88,23 +78,6 @@ def _relative_path(value: str) -> None:
 def _url_path(value: str) -> None:
     if not re.fullmatch(r"/[A-Za-z0-9._~/-]*", value):
         raise ValidationError("A path on the site, starting with / (letters, digits, . _ ~ - /).")
-
-
-# Directories a recipe must never create or hand to www-data (nor their parents).
-SYSTEM_DIRS = (
-    "/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/proc", "/root", "/run",
-    "/sbin", "/sys", "/tmp", "/usr", "/var/cache", "/var/lib", "/var/log", "/var/tmp",  # noqa: S108
-)  # fmt: skip
-OWN_DIR = "choose a directory of the application's own, such as /srv/remora/files."
-
-
-def _within(path: str, directory: str) -> bool:
-    return path == directory or path.startswith(f"{directory}/")
-
-
-def _system_path(path: str) -> bool:
-    """A system directory, anything inside one, or a top-level directory such as /srv."""
-    return path.count("/") < 2 or any(_within(path, d) or _within(d, path) for d in SYSTEM_DIRS)
 
 
 def _service(kind: str) -> Service | None:
@@ -133,7 +106,7 @@ class FrontendForm(RecipeForm):
     deploy_root = forms.CharField(
         max_length=200,
         initial="/srv/remora",
-        validators=[_absolute_path],
+        validators=[absolute_path],
         help_text="Releases go to releases/<commit> here; current points at the live one.",
     )
     web_dir = forms.CharField(
@@ -172,13 +145,13 @@ class FrontendForm(RecipeForm):
         label="Files directory (REPO_PATH)",
         max_length=200,
         initial="/srv/remora/files",
-        validators=[_absolute_path],
+        validators=[absolute_path],
     )
     staging_dir = forms.CharField(
         label="Public staging directory (PUBLIC_STAGING_PATH)",
         max_length=200,
         initial="/srv/remora/public-staging",
-        validators=[_absolute_path],
+        validators=[absolute_path],
     )
 
     def __init__(self, *args: Any, **kwargs: Any):
@@ -186,14 +159,7 @@ class FrontendForm(RecipeForm):
         proposed = self.proposals()
         for name, value in proposed.items():
             self.fields[name].initial = value
-        # A value left out of the parameters takes the inventory's proposal (the planner
-        # passes only what differs); a field sent empty is the person's choice and is checked.
-        if self.is_bound:
-            data = self.data.copy()
-            for name, field in self.fields.items():
-                if name not in data and field.initial not in (None, ""):
-                    data[name] = field.initial
-            self.data = data
+        self.take_proposals()
 
     def proposals(self) -> dict[str, Any]:
         """Defaults from the inventory: this host's front-end settings, the master's and the
@@ -226,14 +192,14 @@ class FrontendForm(RecipeForm):
         root = data.get("deploy_root")
         for name in ("deploy_root", "files_dir", "staging_dir"):
             path = data.get(name)
-            if path and _system_path(path):
+            if path and system_path(path):
                 self.add_error(name, f"{path} is a system directory (or holds one): {OWN_DIR}")
         for name in ("files_dir", "staging_dir"):
             path = data.get(name)
-            if not root or not path or _system_path(path):
+            if not root or not path or system_path(path):
                 continue
-            inside = any(_within(path, f"{root}/{part}") for part in ("releases", "current"))
-            if inside or _within(f"{root}/releases", path) or _within(root, path):
+            inside = any(within(path, f"{root}/{part}") for part in ("releases", "current"))
+            if inside or within(f"{root}/releases", path) or within(root, path):
                 self.add_error(
                     name, "A data directory cannot hold or be the deploy root or a release."
                 )

@@ -2,15 +2,13 @@
 `bash -n` and shellcheck (script and status companion); the form proposes the inventory's
 values and refuses bad parameters in words; the passwords never enter the script text."""
 
-import subprocess
-
 import pytest
 from django.http import QueryDict
 
 from hosts.models import Host
 from jobs.recipes import get, render_status, secret_env
 from jobs.recipes.frontend import RECIPES
-from tests.fixtures.services import ensure_debian_package
+from tests.recipes.scripts import check_script
 
 pytestmark = pytest.mark.django_db
 
@@ -28,15 +26,6 @@ def _form(params: dict, host: str = "sunjammer"):
     return get("php_frontend").form(params, host=Host.objects.get(name=host))
 
 
-def _check(script: str) -> None:
-    subprocess.run(["bash", "-n"], input=script, text=True, check=True)
-    ensure_debian_package("/usr/bin/shellcheck", "shellcheck")
-    checked = subprocess.run(
-        ["shellcheck", "-s", "bash", "-"], input=script, text=True, capture_output=True
-    )
-    assert checked.returncode == 0, checked.stdout + script
-
-
 def test_the_module_lists_the_front_end_recipe():
     assert [r.name for r in RECIPES] == ["php_frontend"]
     recipe = RECIPES[0]
@@ -50,8 +39,8 @@ def test_renders_and_passes_bash_n_and_shellcheck(topology):
     assert form.is_valid(), form.errors
     script = recipe.render(form.cleaned_data)
     status = render_status(recipe, form.cleaned_data)
-    _check(script)
-    _check(status)
+    check_script(script)
+    check_script(status)
     for secret in (PASSWORD, SHADOW_PASSWORD, "master-Secret", "shadow-Secret"):
         assert secret not in script and secret not in status
     # The deploy reads the passwords from the worker's environment; the status never does.

@@ -2,13 +2,11 @@
 `bash -n` and shellcheck (script and status companion); the forms propose the inventory's
 values and refuse bad parameters in words; secrets never enter the script text."""
 
-import subprocess
-
 import pytest
 
 from hosts.models import Host
 from jobs.recipes import get, mariadb, mariadb_replica, render_status
-from tests.fixtures.services import ensure_debian_package
+from tests.recipes.scripts import check_script
 
 pytestmark = pytest.mark.django_db
 
@@ -30,15 +28,6 @@ def _form(name: str, host: str, params: dict):
     return get(name).form(params, host=Host.objects.get(name=host))
 
 
-def _check(script: str) -> None:
-    subprocess.run(["bash", "-n"], input=script, text=True, check=True)
-    ensure_debian_package("/usr/bin/shellcheck", "shellcheck")
-    checked = subprocess.run(
-        ["shellcheck", "-s", "bash", "-"], input=script, text=True, capture_output=True
-    )
-    assert checked.returncode == 0, checked.stdout + script
-
-
 def test_every_recipe_of_the_module_has_a_render_sample():
     assert {r.name for r in mariadb.RECIPES + mariadb_replica.RECIPES} == set(SAMPLES)
 
@@ -50,12 +39,12 @@ def test_renders_and_passes_bash_n_and_shellcheck(topology, name):
     form = _form(name, host, params)
     assert form.is_valid(), form.errors
     script = recipe.render(form.cleaned_data)
-    _check(script)
+    check_script(script)
     for secret in SECRETS.values():
         assert secret not in script
     status = render_status(recipe, form.cleaned_data)
     if status is not None:
-        _check(status)
+        check_script(status)
         for secret in SECRETS.values():
             assert secret not in status
     assert recipe.as_root and recipe.changes_host

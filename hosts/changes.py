@@ -102,3 +102,17 @@ def make_current(phase: GrowthPhase, *, request: HttpRequest | None = None, acto
                 "after": {"current": phase.number},
             },
         )
+
+
+def sync_services(phase: GrowthPhase, *, request: HttpRequest | None = None, actor: Any = None):
+    """The services of `phase` exist, with its placements' settings (audited per change);
+    services it does not place are left alone. Returns how many were created or updated."""
+    changed = 0
+    with transaction.atomic():
+        for placement in phase.placements.select_related("host__zone"):
+            service = Service.objects.filter(host=placement.host, kind=placement.kind).first()
+            if service is None:
+                service = Service(host=placement.host, kind=placement.kind)
+            service.settings = {**service.settings, **placement.settings}
+            changed += save_audited(service, request=request, actor=actor)
+    return changed

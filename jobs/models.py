@@ -131,3 +131,74 @@ class HostLock(models.Model):
 
     def __str__(self) -> str:
         return f"{self.host_id} locked by run {self.run_id}"
+
+
+class PlanBatch(models.Model):
+    """Applying a growth plan: its steps run one after the other, each when the one before
+    succeeded (or was already in place); a failure stops the rest until someone resumes."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        FAILED = "failed", "Stopped at a failed step"
+        SUCCEEDED = "succeeded", "Succeeded"
+
+    from_phase = models.ForeignKey(
+        "hosts.GrowthPhase", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    to_phase = models.ForeignKey("hosts.GrowthPhase", on_delete=models.PROTECT, related_name="+")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Whether the person who applied had proven a second factor: the later steps are launched
+    # by the worker on that person's behalf, the policy asked again each time.
+    second_factor = models.BooleanField(default=False)
+    inputs = models.JSONField(default=dict)  # what the person gave (the app's git URL, ...)
+    # The passwords the steps need, encrypted like credentials; erased once the batch succeeds.
+    secret_inputs = models.BinaryField(default=b"", editable=False)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.RUNNING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # A worker advancing the batch holds it until then (a dead worker's hold expires).
+    advancing_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        start = f"phase {self.from_phase.number}" if self.from_phase else "nothing"
+        return f"plan #{self.pk}: {start} → phase {self.to_phase.number}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("jobs:plan_batch", args=[self.pk])
+
+
+class PlanStep(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for the step before"
+        CHECKING = "checking", "Asking the host"
+        IN_PLACE = "in_place", "Already in place (skipped)"
+        LAUNCHED = "launched", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    batch = models.ForeignKey(PlanBatch, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField()
+    recipe = models.CharField(max_length=63)
+    host = models.ForeignKey(Host, on_delete=models.PROTECT, related_name="+")
+    params = models.JSONField(default=dict)  # public values only; inputs are the batch's
+    inputs = models.JSONField(default=dict)  # which of the batch's inputs, as which parameter
+    why = models.CharField(max_length=300)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    run = models.ForeignKey(
+        JobRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="plan_steps"
+    )
+    note = models.TextField(blank=True)  # what the host said, or why the step failed
+
+    class Meta:
+        ordering = ["batch", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "position"], name="one_step_per_position")
+        ]
+
+    def __str__(self) -> str:
+        return f"step {self.position} of plan #{self.batch_id}: {self.recipe} on {self.host}"

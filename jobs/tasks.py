@@ -13,9 +13,9 @@ from hosts.credentials import CredentialError, decrypt
 from remora_admin.access.policy import decide
 from remora_admin.audit.log import record
 
-from . import ssh
+from . import queue, ssh
 from .hostkeys import flag_host_key
-from .models import HostLock, JobRun, RunState
+from .models import HostLock, JobRun, PlanStep, RunState
 from .output import OutputWriter
 from .recipes import get as get_recipe
 from .recipes import secret_env
@@ -74,8 +74,58 @@ def _take_host_lock(run: JobRun) -> bool:
         time.sleep(LOCK_POLL)
 
 
+def target_for(host, credential) -> ssh.Target:
+    """Where and how to sign in to `host` (raises CredentialError if the key cannot be read)."""
+    return ssh.Target(
+        address=host.address,
+        port=host.ssh_port,
+        user=host.ssh_user,
+        host_key=host.host_key,
+        private_key=decrypt(credential.encrypted_private_key),
+        key_type=credential.key_type,
+    )
+
+
+def ask_status(recipe, host, script: str, timeout: int = 120) -> tuple[int | None, str]:
+    """Run a status companion on `host` (read-only: no lock, no run row): its exit status
+    (0 in place, 3 missing, None when it could not run) and its output, secrets never in it."""
+    out = bytearray()
+    try:
+        target = target_for(host, host.credential)
+        client, _ = ssh.borrow(target)
+    except (CredentialError, ssh.SSHFailure) as failure:
+        if isinstance(failure, ssh.SSHFailure) and failure.kind == "host_key_mismatch":
+            flag_host_key(host, failure.seen_key, None)
+        return None, str(failure)
+    try:
+        outcome = ssh.run_script(
+            client,
+            script,
+            timeout=timeout,
+            on_output=lambda stream, data: out.extend(data),
+            should_cancel=lambda: False,
+            as_root=recipe.as_root,
+        )
+    except ssh.SSHFailure as failure:
+        client.close()
+        return None, str(failure)
+    ssh.give_back(target, client)
+    text = out.decode(errors="replace")
+    if outcome.timed_out:
+        return None, f"{text}\nthe status check ran past {timeout} s"
+    return outcome.exit_code, text
+
+
 def execute_run(run_id: int) -> str:
-    """Run one JobRun exactly once: claim it, re-check, lock, connect, stream, record."""
+    """Run one JobRun exactly once: claim it, re-check, lock, connect, stream, record. A run
+    that is a step of a growth plan then moves its plan on (in a job of its own)."""
+    outcome = _execute_run(run_id)
+    for batch_id in PlanStep.objects.filter(run_id=run_id).values_list("batch_id", flat=True):
+        queue.enqueue_advance(batch_id)
+    return outcome
+
+
+def _execute_run(run_id: int) -> str:
     if not connection.in_atomic_block:
         # The worker lives long: drop database connections that timed out, like a request does.
         close_old_connections()
@@ -119,19 +169,11 @@ def execute_run(run_id: int) -> str:
         return "cancelled"
     try:
         secrets = json.loads(decrypt(run.secret_params)) if run.secret_params else {}
-        private_key = decrypt(run.credential.encrypted_private_key)
+        target = target_for(run.host, run.credential)
     except CredentialError as exc:
         _finish(run, RunState.FAILED, error=str(exc))
         return "failed"
     host = run.host
-    target = ssh.Target(
-        address=host.address,
-        port=host.ssh_port,
-        user=host.ssh_user,
-        host_key=host.host_key,
-        private_key=private_key,
-        key_type=run.credential.key_type,
-    )
     writer = OutputWriter(run, secrets=list(secrets.values()))
     prelude = "".join(f"export {secret_env(k)}={ssh.quote(v)}\n" for k, v in secrets.items())
     last_check = 0.0

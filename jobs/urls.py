@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_keys
+from . import views, views_keys, views_plan
 
 app_name = "jobs"
 urlpatterns = [
@@ -11,6 +11,10 @@ urlpatterns = [
     path("runs/<int:pk>/approve/", views.run_decide, {"verdict": "approve"}, name="run_approve"),
     path("runs/<int:pk>/reject/", views.run_decide, {"verdict": "reject"}, name="run_reject"),
     path("hosts/<slug:name>/launch/", views.launch, name="launch"),
+    path("plan/", views_plan.plan_page, name="plan"),
+    path("plan/apply/", views_plan.plan_apply, name="plan_apply"),
+    path("plan/<int:pk>/", views_plan.plan_batch, name="plan_batch"),
+    path("plan/<int:pk>/resume/", views_plan.plan_resume, name="plan_resume"),
     path("hosts/<slug:name>/scan-key/", views_keys.scan_key, name="scan_key"),
     path("hosts/<slug:name>/trust-key/", views_keys.trust_key, name="trust_key"),
 ]

@@ -19,6 +19,8 @@ $result = [
     'frontend' => $frontend,
     'master_write' => false,
     'shadow_read' => false,
+    'master_server' => null,
+    'shadow_server' => null,
     'data_dirs' => new stdClass(),
 ];
 $errors = [];
@@ -71,6 +73,7 @@ if (!isset($errors['config'])) {
         // The table stays small: a probe's rows are only needed for a moment.
         $master->query('DELETE FROM ' . PROBE_TABLE . ' WHERE written_at < NOW() - INTERVAL 1 HOUR');
         $result['master_write'] = true;
+        $result['master_server'] = $master->query('SELECT @@hostname')->fetch_row()[0];
     } catch (mysqli_sql_exception $e) {
         $errors['master_write'] = $e->getMessage();
     }
@@ -79,6 +82,8 @@ if (!isset($errors['config'])) {
 if ($id !== null) {
     try {
         $shadow = connect('SHADOW_');
+        // Which server answered the reads: the shadow database (a replica), or the master.
+        $result['shadow_server'] = $shadow->query('SELECT @@hostname')->fetch_row()[0];
         $select = $shadow->prepare('SELECT token FROM ' . PROBE_TABLE . ' WHERE id = ?');
         $deadline = microtime(true) + SHADOW_WAIT_SECONDS;
         do {

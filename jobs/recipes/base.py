@@ -32,21 +32,30 @@ CATEGORY_ACTION = {
 class RecipeForm(forms.Form):
     """Recipe forms get the host they will run on, to offer only what fits it."""
 
-    def __init__(self, *args: Any, host: Any = None, **kwargs: Any):
+    def __init__(self, *args: Any, host: Any = None, fill_missing: bool = False, **kwargs: Any):
         self.host = host
+        self.fill_missing = fill_missing
         super().__init__(*args, **kwargs)
 
     def take_proposals(self) -> None:
         """A value left out of bound parameters takes the field's initial value (the
-        inventory's proposal): the planner passes only what differs. A field sent empty is the
-        person's choice and is checked. Call at the end of `__init__`, once initials are set."""
+        inventory's proposal): the planner and the API pass only what differs. A field sent
+        empty is the person's choice and is checked; a password is never proposed. Forms whose
+        every field has a proposal call it at the end of `__init__`; others get it with
+        `fill_missing=True` (a browser leaves out an unticked box, which is no omission)."""
         if not self.is_bound:
             return
         data = self.data.copy()
         for name, field in self.fields.items():
-            if name not in data and field.initial not in (None, ""):
+            secret = isinstance(field.widget, forms.PasswordInput)
+            if name not in data and field.initial not in (None, "") and not secret:
                 data[name] = field.initial
         self.data = data
+
+    def full_clean(self) -> None:
+        if self.fill_missing:
+            self.take_proposals()
+        super().full_clean()
 
 
 @dataclass(frozen=True)

@@ -101,13 +101,7 @@ class _Form(RecipeForm):
     def __init__(self, data=None, *args, **kwargs):
         super().__init__(data, *args, **kwargs)
         self.propose()
-        if data is not None:
-            filled = data.copy()
-            for name, field in self.fields.items():
-                secret = isinstance(field.widget, forms.PasswordInput)
-                if name not in filled and field.initial not in (None, "") and not secret:
-                    filled[name] = field.initial
-            self.data = filled
+        self.take_proposals()
 
     def propose(self) -> None:
         pass

@@ -14,10 +14,10 @@ from .base import Category, Recipe, RecipeForm
 UNITS = {
     ServiceKind.MYSQL_MASTER: "mariadb",
     ServiceKind.MYSQL_REPLICA: "mariadb",
-    ServiceKind.NFS_SERVER: "nfs-kernel-server",
+    ServiceKind.NFS_SERVER: "nfs-ganesha",
     ServiceKind.PHP_FRONTEND: "apache2",
     ServiceKind.PERLBAL: "perlbal",
-    ServiceKind.HEARTBEAT: "heartbeat",
+    ServiceKind.HEARTBEAT: "keepalived",
 }
 
 LOG_FILES = {

@@ -61,6 +61,15 @@ ACTIONS: dict[str, str] = {
     "run.lost": "a run's worker stopped reporting; the run was marked lost",
     "run.redelivered": "a queued run missing from Redis was delivered again",
     "run.refused_by_policy": "a worker refused a run: its requester's right ended since launch",
+    # Growth plans
+    "plan.applied": "someone applied a growth plan: its ordered steps, parameters and inputs",
+    "plan.refused": "applying or resuming a growth plan was refused (rights, hosts, parameters)",
+    "plan.step_in_place": "a plan step was already satisfied on its host (asked there): skipped",
+    "plan.step_launched": "a plan step started its run",
+    "plan.step_succeeded": "a plan step's run succeeded",
+    "plan.step_failed": "a plan step failed; the steps after it wait",
+    "plan.resumed": "someone resumed a stopped plan from its failed step",
+    "plan.succeeded": "every step of a plan succeeded; the stack is in the plan's phase",
 }
 
 ROW_MODELS: dict[str, str] = {

@@ -105,6 +105,36 @@ EXPECTED: dict[str, tuple[str, str] | dict[str, tuple[str, str]]] = {
         "LOG 403 200 200 200 200 200 200 200 200",
         "LOG 403 200 200 200 200 200 200 200 200",
     ),
+    "jobs:plan": (
+        "LOG 403 200 200 200 200 200 200 200 200",
+        "LOG 403 200 200 200 200 200 200 200 200",
+    ),
+    # An empty form applies nothing: the page says what the plan needs (400).
+    "jobs:plan_apply": (
+        "405 405 405 405 405 405 405 405 405 405",
+        "LOG 403 400 400 400 400 400 400 400 400",
+    ),
+    "jobs:plan_batch": {
+        "beamrider plan": (
+            "LOG 403 404 404 404 200 200 200 200 200",
+            "LOG 403 404 404 404 200 200 200 200 200",
+        ),
+        "sunjammer plan": (
+            "LOG 403 200 200 200 404 404 404 200 200",
+            "LOG 403 200 200 200 404 404 404 200 200",
+        ),
+    },
+    # The plans have not stopped at a failed step: whoever sees one is sent back with a message.
+    "jobs:plan_resume": {
+        "beamrider plan": (
+            "405 405 405 405 405 405 405 405 405 405",
+            "LOG 403 404 404 404 302 302 302 302 302",
+        ),
+        "sunjammer plan": (
+            "405 405 405 405 405 405 405 405 405 405",
+            "LOG 403 302 302 302 404 404 404 302 302",
+        ),
+    },
     "access_report": (
         "LOG 403 403 403 200 403 403 200 200 200",
         "LOG 403 403 403 200 403 403 200 200 200",
@@ -342,6 +372,22 @@ def _finished_run(host: str, requested_by) -> dict:
     return {"pk": run.pk}
 
 
+def _plan_on(host: str, requested_by) -> dict:
+    from hosts.models import GrowthPhase
+    from jobs.models import PlanBatch
+
+    batch = PlanBatch.objects.create(
+        to_phase=GrowthPhase.objects.get(number=2),
+        from_phase=GrowthPhase.objects.get(number=1),
+        requested_by=requested_by,
+        status=PlanBatch.Status.SUCCEEDED,
+    )
+    batch.steps.create(
+        position=1, recipe="host_health", host=Host.objects.get(name=host), why="test"
+    )
+    return {"pk": batch.pk}
+
+
 def _grant_of(username: str) -> dict:
     return {"pk": Grant.objects.get(user__username=username).pk}
 
@@ -359,6 +405,8 @@ TARGETS = {
     "host sunjammer": lambda cast: _host("sunjammer"),
     "no such host": lambda cast: {"name": "nowhere"},
     "person dan": lambda cast: {"pk": cast.dan.pk},
+    "beamrider plan": lambda cast: _plan_on("beamrider", cast.alice),
+    "sunjammer plan": lambda cast: _plan_on("sunjammer", cast.erin),
     "carol's sunjammer grant": lambda cast: _grant_of("carol"),
     "bob's beamrider grant": lambda cast: _grant_of("bob"),
     "ivan's global grant": lambda cast: _grant_of("ivan"),

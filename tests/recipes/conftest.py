@@ -8,6 +8,10 @@ output). Each test module gets freshly installed hosts (`fresh_lab`); the invent
 them.
 """
 
+import shutil
+import socket
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -17,8 +21,12 @@ from jobs import launch as launching
 from jobs import ssh
 from jobs.recipes import get, render_status
 from jobs.tasks import execute_run
+from lab import control
 from remora_admin import lab_demo
 from tests.access.helpers import authenticator
+
+PROBE = Path(__file__).resolve().parents[2] / "stack_probe"
+GIT_LAB_PORT = 9418
 
 
 @pytest.fixture
@@ -90,3 +98,55 @@ def status_of(lab_inventory):
         return outcome.exit_code, out.decode()
 
     return status
+
+
+def git(*args: str, cwd: Path) -> str:
+    identity = ["-c", "user.name=Remora Tests", "-c", "user.email=tests@remora.invalid"]
+    return subprocess.run(
+        ["git", *identity, *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def probe_repo(fresh_lab, tmp_path):
+    """The stack probe as a git repository (branch main), served by `git daemon` on the
+    machine's loopback and relayed to the lab's bridge address: the hosts clone it from
+    git://<bridge>:9418/probe.git and reach nothing else of the machine."""
+    work, served = tmp_path / "work", tmp_path / "served"
+    shutil.copytree(PROBE, work)
+    git("init", "-q", "-b", "main", cwd=work)
+    git("add", ".", cwd=work)
+    git("commit", "-q", "-m", "The stack probe", cwd=work)
+    served.mkdir()
+    git("clone", "-q", "--bare", str(work), str(served / "probe.git"), cwd=tmp_path)
+    git("remote", "add", "served", str(served / "probe.git"), cwd=work)
+    port = free_port()
+    daemon = subprocess.Popen(
+        ["git", "daemon", "--export-all", "--reuseaddr", f"--base-path={served}",
+         "--listen=127.0.0.1", f"--port={port}", str(served)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        _wait_listening(port)
+        address = control.offer("git", GIT_LAB_PORT, port)
+        yield {"url": f"git://{address}/probe.git", "work": work}
+    finally:
+        control.withdraw("git")
+        daemon.terminate()
+        daemon.wait(10)
+
+
+def _wait_listening(port: int, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"git daemon did not listen on {port}")

@@ -6,12 +6,8 @@ before and 0 after; a second run changes nothing; a new ref is switched in atomi
 stream of requests; the passwords appear in neither the stored script nor the output."""
 
 import json
-import shutil
-import socket
-import subprocess
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -21,12 +17,10 @@ from jobs.recipes import get
 from lab import control
 from lab.config import BY_NAME
 
-from .conftest import output
+from .conftest import git, output
 
 pytestmark = [pytest.mark.lab, pytest.mark.django_db(transaction=True)]
 
-PROBE = Path(__file__).resolve().parents[2] / "stack_probe"
-GIT_LAB_PORT = 9418
 DB_PASSWORD = "probe-Db-'pw'-4417"
 SUNJAMMER, BEAMRIDER = BY_NAME["sunjammer"], BY_NAME["beamrider"]
 APACHE_LOG = "/var/log/apache2/error.log"
@@ -36,58 +30,6 @@ def sh(host, command: str, timeout: float = 600) -> str:
     result = control.run(host, command, timeout=timeout)
     assert result.returncode == 0, f"{command}\n{result.stdout}\n{result.stderr}"
     return result.stdout
-
-
-def git(*args: str, cwd: Path) -> str:
-    identity = ["-c", "user.name=Remora Tests", "-c", "user.email=tests@remora.invalid"]
-    return subprocess.run(
-        ["git", *identity, *args], cwd=cwd, check=True, capture_output=True, text=True
-    ).stdout.strip()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def probe_repo(fresh_lab, tmp_path):
-    """The stack probe as a git repository (branch main), served by `git daemon` on the
-    machine's loopback and relayed to the lab's bridge address: the hosts clone it from
-    git://<bridge>:9418/probe.git and reach nothing else of the machine."""
-    work, served = tmp_path / "work", tmp_path / "served"
-    shutil.copytree(PROBE, work)
-    git("init", "-q", "-b", "main", cwd=work)
-    git("add", ".", cwd=work)
-    git("commit", "-q", "-m", "The stack probe", cwd=work)
-    served.mkdir()
-    git("clone", "-q", "--bare", str(work), str(served / "probe.git"), cwd=tmp_path)
-    git("remote", "add", "served", str(served / "probe.git"), cwd=work)
-    port = free_port()
-    daemon = subprocess.Popen(
-        ["git", "daemon", "--export-all", "--reuseaddr", f"--base-path={served}",
-         "--listen=127.0.0.1", f"--port={port}", str(served)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        _wait_listening(port)
-        address = control.offer("git", GIT_LAB_PORT, port)
-        yield {"url": f"git://{address}/probe.git", "work": work}
-    finally:
-        control.withdraw("git")
-        daemon.terminate()
-        daemon.wait(10)
-
-
-def _wait_listening(port: int, seconds: float = 10) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise AssertionError(f"git daemon did not listen on {port}")
 
 
 def database_on_beamrider() -> None:

@@ -3,11 +3,16 @@ import time
 
 from django.core.management.base import BaseCommand
 
+from jobs.batches import stalled
 from jobs.faults import reap_lost_runs, reconcile_queue
+from jobs.queue import enqueue_advance
 
 
 class Command(BaseCommand):
-    help = "The periodic tick: reap lost runs and re-queue runs missing from Redis."
+    help = (
+        "The periodic tick: reap lost runs, re-queue runs missing from Redis, and ask a "
+        "worker to move on growth plans whose step ended (a rejection, a lost run)."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--interval", type=float, default=10.0, help="Seconds between ticks.")
@@ -24,6 +29,8 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, stop)
         while not stopping:
             lost, redelivered = reap_lost_runs(), reconcile_queue()
+            for batch_id in stalled():
+                enqueue_advance(batch_id)
             if lost or redelivered:
                 self.stdout.write(f"Marked lost: {lost}; delivered again: {redelivered}")
             if options["once"]:

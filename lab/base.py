@@ -33,7 +33,19 @@ PACKAGES = [
     "curl",
     "netbase",
     "less",
+    # The lab's userspace mount.nfs (HELPER below): fusepy over libfuse2, libnfs through ctypes.
+    "python3-fusepy",
+    "libnfs13",
 ]
+
+# Lab only: the kernel here has no NFS client, so the hosts' `mount -t nfs` goes through a
+# userspace NFS client over FUSE (lab/mount_nfs.py). Installed into the base as
+# /sbin/mount.nfs(4) behind a dpkg diversion: a later `apt-get install nfs-common` puts Debian's
+# own helper beside it (mount.nfs.distrib) and leaves the lab's in place. Never installed on a
+# real host: nothing outside the lab uses it.
+HELPER = Path(__file__).with_name("mount_nfs.py")
+HELPER_TEXT = HELPER.read_text()  # read once: what the recipe hash covers is what is installed
+HELPER_PATH = "/usr/local/lib/remora-lab/mount_nfs.py"
 
 # Run in the new tree (chroot) once debootstrap is done: what makes it a lab host's base. It
 # names no lab address: every numbered lab boots from the same base (hosts get theirs in
@@ -51,6 +63,12 @@ ln -sf /dev/null /etc/systemd/system/systemd-timesyncd.service
 ln -sf /dev/null /etc/systemd/system/run-rpc_pipefs.mount
 ln -sf /dev/null /etc/systemd/system/systemd-networkd-wait-online.service
 ln -sf /dev/null /etc/systemd/system/console-getty.service   # nobody logs in on the console
+# The lab's mount.nfs (see HELPER; build() copied it in), diverted: nfs-common's goes beside it.
+chmod 0755 {HELPER_PATH}
+for name in mount.nfs mount.nfs4; do
+  dpkg-divert --local --rename --add /sbin/$name >/dev/null
+  ln -sf {HELPER_PATH} /sbin/$name
+done
 echo 'd /run/sendsigs.omit.d 0755 root root -' > /etc/tmpfiles.d/remora-lab.conf
 echo 'Binary::apt::APT::Keep-Downloaded-Packages "true";' > /etc/apt/apt.conf.d/02keep-debs
 rm -f /etc/apt/apt.conf.d/docker-clean
@@ -99,7 +117,7 @@ def sources_list(url: str) -> str:
 
 
 def recipe_hash(url: str) -> str:
-    recipe = "\n".join([SUITE, url, " ".join(PACKAGES), SETUP, sources_list(url)])
+    recipe = "\n".join([SUITE, url, " ".join(PACKAGES), SETUP, sources_list(url), HELPER_TEXT])
     return hashlib.sha256(recipe.encode()).hexdigest()[:12]
 
 
@@ -146,6 +164,9 @@ def build(log=print) -> tuple[Path, float | None]:
         last = (result.stdout + result.stderr).strip().splitlines()[-1:] or ["no output"]
         raise LabError(f"debootstrap failed (is the mirror {url} reachable?): {last[0]}")
     (partial / "etc/apt/sources.list").write_text(sources_list(url))
+    helper = partial / HELPER_PATH.lstrip("/")
+    helper.parent.mkdir(parents=True, exist_ok=True)
+    helper.write_text(HELPER_TEXT)
     setup = subprocess.run(
         ["chroot", str(partial), "/bin/sh", "-c", SETUP], capture_output=True, text=True
     )

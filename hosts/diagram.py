@@ -1,4 +1,6 @@
-"""Lay out a growth phase's services as a picture: one column per host, arrows for traffic.
+"""Lay out a growth phase's services as a picture: one column per host, arrows for what
+depends on what (web traffic, database writes and reads, data files, replication, the failover
+watch), each service coloured by its last known state.
 
 The layout is computed here and drawn by `templates/hosts/topology.svg.html`, so the page needs
 no script to show it.
@@ -6,7 +8,7 @@ no script to show it.
 
 from dataclasses import dataclass, field
 
-from .models import DEFAULT_SETTINGS, GrowthPhase, Host, ServiceKind
+from .models import DEFAULT_SETTINGS, GrowthPhase, Host, Service, ServiceKind
 
 COL_WIDTH, COL_GAP, BOX_HEIGHT, BOX_GAP, TOP, SIDE = 200, 60, 34, 12, 54, 20
 K = ServiceKind
@@ -22,6 +24,8 @@ class Box:
     y: int
     added: bool = False
     changed: bool = False
+    state: str = ""  # the service's last known state; empty when it does not exist yet
+    state_label: str = "not installed yet"
     width: int = COL_WIDTH - 2 * SIDE
 
     @property
@@ -36,7 +40,7 @@ class Box:
 @dataclass
 class Edge:
     points: list[tuple[int, int]]
-    kind: str  # traffic, replication, watch
+    kind: str  # traffic, writes, reads, database (both), files, replication, watch
 
     @property
     def svg_points(self) -> str:
@@ -61,6 +65,20 @@ class Diagram:
 
 def _host_of(target: str) -> str:
     return target.split(":", 1)[0]
+
+
+def _frontend_targets(host: str, first: dict[str, str]) -> list[tuple[str, str, str]]:
+    """What a PHP front end depends on: writes to the master, reads from the shadow (the master
+    itself until there is a replica), the data files from the NFS server on another host."""
+    out = []
+    master, replica, nfs = (first.get(k) for k in (K.MYSQL_MASTER, K.MYSQL_REPLICA, K.NFS_SERVER))
+    if master and replica:
+        out += [(master, K.MYSQL_MASTER, "writes"), (replica, K.MYSQL_REPLICA, "reads")]
+    elif master:
+        out.append((master, K.MYSQL_MASTER, "database"))
+    if nfs and nfs != host:
+        out.append((nfs, K.NFS_SERVER, "files"))
+    return out
 
 
 def topology(
@@ -97,7 +115,17 @@ def topology(
         box.changed = (p.host.name, p.kind) in changed
         col.boxes.append(box)
         boxes[(p.host.name, p.kind)] = box
+    states = {
+        (s.host.name, s.kind): s
+        for s in Service.objects.filter(host__name__in=list(hosts)).select_related("host")
+    }
+    for key, box in boxes.items():
+        service = states.get(key)
+        if service is not None:
+            box.state, box.state_label = service.state, service.get_state_display()
+    first = {p.kind: p.host.name for p in sorted(placements, key=lambda p: p.host.name)}
     edges: list[Edge] = []
+    bends: dict[str, int] = {}
     for p in placements:
         src = boxes[(p.host.name, p.kind)]
         settings = {**DEFAULT_SETTINGS.get(p.kind, {}), **p.settings}
@@ -108,14 +136,18 @@ def topology(
             targets = [(settings["replicates_from"], K.MYSQL_MASTER, "replication")]
         elif p.kind == K.HEARTBEAT:
             targets = [(_host_of(w), K.PERLBAL, "watch") for w in settings["watches"]]
+        elif p.kind == K.PHP_FRONTEND:
+            targets = _frontend_targets(p.host.name, first)
         for host_name, kind, edge_kind in targets:
             dst = boxes.get((host_name, kind))
             if dst is None or dst is src:
                 continue
             y1, y2 = src.y + BOX_HEIGHT // 2, dst.y + BOX_HEIGHT // 2
             if dst.host == src.host:
-                # Same column: out of the right edge, along the margin, back into the target.
-                x, bend = src.x + src.width, src.x + src.width + SIDE // 2 + 2
+                # Same column: out of the right edge, along the margin, back into the target;
+                # each such arrow of a column a little further out, so they do not overlap.
+                offset = bends[src.host] = bends.get(src.host, -1) + 1
+                x, bend = src.x + src.width, src.x + src.width + 6 + 4 * offset
                 edges.append(Edge([(x, y1), (bend, y1), (bend, y2), (x + 2, y2)], edge_kind))
             else:
                 going_right = dst.x > src.x

@@ -65,11 +65,12 @@ def _form(recipe, host: Host, params: dict, inputs: dict[str, str], values: dict
 
 
 def _errors(form) -> str:
-    return "; ".join(
-        f"{form.fields[name].label or name if name in form.fields else 'parameters'}: "
-        + " ".join(messages)
-        for name, messages in form.errors.items()
-    )
+    def label(name: str) -> str:
+        if name not in form.fields:
+            return "parameters"
+        return str(form.fields[name].label or name.replace("_", " ").capitalize())
+
+    return "; ".join(f"{label(n)}: {' '.join(m)}" for n, m in form.errors.items())
 
 
 def _verified(actor: Any, request: HttpRequest | None, second_factor: bool | None) -> bool:

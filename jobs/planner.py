@@ -150,7 +150,11 @@ def _steps_for(p: Placement, layout: Layout) -> list[Step]:
         return [Step("mariadb_replica", host, params, why, inputs=RECIPE_INPUTS["mariadb_replica"])]
     if p.kind == K.NFS_SERVER:
         others = [f for f in fronts if f.pk != host.pk]
-        why = f"The data directories, exported read-write to {_names(others)} only."
+        why = (
+            f"The data directories, exported read-write to {_names(others)} only."
+            if others
+            else "The data directories, on this host's own disk; exported to no one yet."
+        )
         return [Step("nfs_exports", host, {"clients": "\n".join(h.name for h in others)}, why)]
     if p.kind == K.PHP_FRONTEND and master is not None:
         steps = []

@@ -58,14 +58,22 @@ $id = null;
 if (!isset($errors['config'])) {
     try {
         $master = connect('');
-        $master->query(
-            'CREATE TABLE IF NOT EXISTS ' . PROBE_TABLE . ' ('
-            . ' id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY,'
-            . ' frontend VARCHAR(255) NOT NULL,'
-            . ' token CHAR(16) NOT NULL,'
-            . ' written_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP'
-            . ') ENGINE=InnoDB'
-        );
+        // The mariadb_master recipe creates the table (the application account may not create
+        // tables); a database set up otherwise gets it here, when the account may.
+        $exists = $master->query(
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()"
+            . " AND TABLE_NAME = '" . PROBE_TABLE . "'"
+        )->fetch_row()[0];
+        if ((int) $exists === 0) {
+            $master->query(
+                'CREATE TABLE ' . PROBE_TABLE . ' ('
+                . ' id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY,'
+                . ' frontend VARCHAR(255) NOT NULL,'
+                . ' token CHAR(16) NOT NULL,'
+                . ' written_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP'
+                . ') ENGINE=InnoDB'
+            );
+        }
         $insert = $master->prepare('INSERT INTO ' . PROBE_TABLE . ' (frontend, token) VALUES (?, ?)');
         $insert->bind_param('ss', $frontend, $token);
         $insert->execute();

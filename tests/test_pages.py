@@ -133,6 +133,10 @@ def test_a_planned_host_shows_what_the_plan_puts_on_it(signed_in):
         response.content
     )
     assert b"Phase 3: A second Remora machine: MySQL replica" in response.content
+    # One sentence says what the shadow database is for.
+    assert b"serves the application's reads, while every write goes to the master" in (
+        response.content
+    )
 
 
 def test_an_unknown_host_is_a_friendly_404(signed_in):

@@ -236,15 +236,25 @@ def _install(p: dict) -> str:
         + ENSURE
         + f"""
 iface={q(p["interface"])}
-route=$(ip -4 route get {q(vip)} 2>&1) || true
-case "$route" in
-  *" dev $iface "*) ;;
-  *) echo "{vip} is not in a subnet of {p["interface"]} here ($route)" >&2; exit 1 ;;
-esac
-case "$route" in
-  *" via "*) echo "{vip} is reached through a router, not on {p["interface"]}'s subnet" >&2
-    exit 1 ;;
-esac
+vip={q(vip)}
+# The floating address must lie in a subnet the interface is directly on (asked of its own
+# networks, not of a route: the host holding the address routes it to itself).
+ip2int() {{
+  local IFS=.; local -a o; read -r -a o <<<"$1"
+  echo $(( (o[0] << 24) + (o[1] << 16) + (o[2] << 8) + o[3] ))
+}}
+on_subnet=0
+nets=$(ip -4 -o route show dev "$iface" scope link proto kernel 2>/dev/null | awk '{{print $1}}')
+for net in $nets; do
+  case "$net" in */*) ;; *) continue ;; esac
+  bits=${{net#*/}}
+  mask=$(( bits == 0 ? 0 : (0xFFFFFFFF << (32 - bits)) & 0xFFFFFFFF ))
+  if (( ($(ip2int "$vip") & mask) == ($(ip2int "${{net%/*}}") & mask) )); then on_subnet=1; fi
+done
+if [ "$on_subnet" != 1 ]; then
+  echo "$vip is not in a subnet of $iface here (its networks: ${{nets:-none}})" >&2
+  exit 1
+fi
 changed=0
 ensure_installed keepalived curl
 {_render_files(p)}

@@ -307,6 +307,19 @@ ensure_database() {
     echo "database $1: created"
   fi
 }
+ensure_probe_table() {  # the stack probe's table (the health endpoint writes and reads it)
+  local where="information_schema.TABLES WHERE TABLE_SCHEMA='$1'"
+  where+=" AND TABLE_NAME='remora_stack_probe'"
+  if [ "$(count "$where")" = 1 ]; then
+    echo "table $1.remora_stack_probe: already in place"
+  else
+    sql -e "CREATE TABLE $1.remora_stack_probe (id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY,
+      frontend VARCHAR(255) NOT NULL, token CHAR(16) NOT NULL,
+      written_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP) ENGINE=InnoDB"
+    echo "table $1.remora_stack_probe: created (the stack probe's; the application account" \
+      "may not create tables)"
+  fi
+}
 ensure_user() {  # user host password grant...
   local user=$1 host=$2 pw who before after; pw=$(sql_string "$3"); shift 3
   who="'$user'@'$host'"
@@ -384,7 +397,7 @@ def _app_users(p: dict, grants: str) -> str:
 def _master(p: dict) -> str:
     db = p["database"]
     script = COMMON + _write_config(p, False) + "ensure_package mariadb-server\nensure_running\n"
-    script += f"ensure_database {q(db)}\n" + _app_users(p, APP_GRANTS)
+    script += f"ensure_database {q(db)}\nensure_probe_table {q(db)}\n" + _app_users(p, APP_GRANTS)
     if p.get("replica_address"):
         replica = q(p["replica_address"])
         script += (

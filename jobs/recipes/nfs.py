@@ -3,10 +3,11 @@
 The server is NFS-Ganesha (Debian's `nfs-ganesha` with its VFS backend), not the kernel's NFS
 server: it runs in user space, the same on a real server and in the lab (whose kernel has no
 NFS server), and it re-reads its exports on a reload without the restart that would start a
-grace period. It serves NFSv4 only (one TCP port, 2049, no rpcbind). Each directory is exported
-read-write to the named front-end hosts, by their service addresses, and to nobody else (the
-export's own access is None); root on a client is squashed, so files are written as the web
-server's user. The directories belong to www-data on the server.
+grace period. It serves NFSv4 and NFSv3 over TCP (port 2049; v3's mount protocol through
+rpcbind, which the package brings): kernel clients take v4, the lab's userspace client speaks v3.
+Each directory is exported read-write to the named front-end hosts, by their service addresses,
+and to nobody else (the export's own access is None); root on a client is squashed to nobody
+(65534), so files are written as the web server's user. The directories belong to www-data.
 
 A front end mounts them through /etc/fstab at the same paths, so the application's
 `REPO_PATH` and `PUBLIC_STAGING_PATH` are the same on every front end; the mount is started as
@@ -200,7 +201,7 @@ def ganesha_config(p: dict[str, Any]) -> str:
     lines = [
         "# Written by Remora Admin (nfs_exports); changes here are overwritten.",
         "NFS_CORE_PARAM {",
-        "    Protocols = 4;          # NFSv4 only: one TCP port, no rpcbind",
+        "    Protocols = 3, 4;",
         "    NFS_Port = 2049;",
         "    Enable_RQUOTA = false;",
         "}",
@@ -215,10 +216,12 @@ def ganesha_config(p: dict[str, Any]) -> str:
             f"    Export_Id = {number};",
             f'    Path = "{path}";',
             f'    Pseudo = "{path}";',
-            "    Protocols = 4;",
+            "    Protocols = 3, 4;",
             "    Transports = TCP;",
             "    SecType = sys;",
             "    Squash = Root_Squash;   # root on a client writes as nobody",
+            "    Anonymous_Uid = 65534;",
+            "    Anonymous_Gid = 65534;",
             "    Access_Type = None;     # nobody, but the clients below",
             "    FSAL { Name = VFS; }",
         ]
@@ -279,7 +282,7 @@ if ! printf '%s' "$want_config" | cmp -s - "$config"; then
   changed=1
   config_changed=1
 fi
-# A reload re-reads the exports only; the core settings (NFSv4 only, the port) need a restart,
+# A reload re-reads the exports only; the core settings (protocols, the port) need a restart,
 # as after the package's first start with its own configuration.
 how=reload
 if [ "$config_changed" = 1 ] && [ "$(core_settings < "$config")" != "$core_before" ]; then
@@ -434,7 +437,7 @@ RECIPES: list[Recipe] = [
         name="nfs_exports",
         title="Export the data directories over NFS",
         description="NFS-Ganesha from Debian (user space: it runs the same on a real server "
-        "and in the lab, whose kernel has no NFS server), NFSv4 only on port 2049; the two "
+        "and in the lab, whose kernel has no NFS server), NFSv4 and v3 on port 2049; the two "
         "data-file directories, owned by www-data, exported read-write to the named front "
         "ends only (root squashed) and to nobody else; exports re-read with a reload.",
         category=Category.PROVISION,

@@ -235,7 +235,9 @@ new=$(mktemp)
 trap 'rm -f "$new"' EXIT
 printf '%s\\n' {_lines(_config(p))} >"$new"
 config_changed=0
-if ! cmp -s "$new" {q(CONFIG)}; then
+# The pool's members in any order are the same pool (perlbal_add_backend appends one).
+canonical() {{ grep -v '^  POOL .* ADD ' "$1"; grep '^  POOL .* ADD ' "$1" | sort; }}
+if ! [ -f {q(CONFIG)} ] || ! cmp -s <(canonical "$new") <(canonical {q(CONFIG)}); then
   install -m 0644 "$new" {q(CONFIG)}
   echo "Wrote {CONFIG}: pool {p["pool"]} = {" ".join(p["backends"])}"
   config_changed=1
@@ -318,7 +320,11 @@ def _add(p: dict) -> str:
 {_needs_perlbal(p)}
 changed=0
 if ! grep -qxF {q(line)} {q(CONFIG)}; then
-  sed -i {q(f"/^CREATE POOL {pool}$/a\\{line}")} {q(CONFIG)}
+  # After the pool's last member (or its CREATE line): the pool keeps the order it grew in.
+  after=$(grep -nE {q(f"^(CREATE POOL {pool}|  POOL {pool} ADD .*)$")} {q(CONFIG)} \\
+    | tail -n 1 | cut -d: -f1)
+  [ -n "$after" ] || {{ echo "no pool {pool} in {CONFIG}" >&2; exit 1; }}
+  sed -i "${{after}}a\\{line}" {q(CONFIG)}
   grep -qxF {q(line)} {q(CONFIG)} || {{ echo "no pool {pool} in {CONFIG}" >&2; exit 1; }}
   echo "Added {node} to pool {pool} in {CONFIG}"
   changed=1

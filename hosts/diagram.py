@@ -110,6 +110,9 @@ def topology(
         col = columns[p.host.name]
         y = TOP + len(col.boxes) * (BOX_HEIGHT + BOX_GAP)
         label = SHORT_LABELS.get(p.kind, p.get_kind_display())
+        if p.kind == K.HEARTBEAT and p.settings.get("floating_address"):
+            # The pair's floating address, where visitors reach the site.
+            label = f"Failover · {str(p.settings['floating_address']).split('/')[0]}"
         box = Box(p.host.name, p.kind, label, col.x + SIDE, y)
         box.added = (p.host.name, p.kind) in added
         box.changed = (p.host.name, p.kind) in changed

@@ -259,6 +259,18 @@ def plan(current: GrowthPhase | None, target: GrowthPhase) -> list[Step]:
     return sorted(steps, key=lambda s: (s.rank, s.host.name))
 
 
+def proposals(phase: GrowthPhase | None) -> dict[str, str]:
+    """What the phase's own settings already say of the inputs (a front end's git URL and ref,
+    the failover pair's floating address): the Plan page offers them."""
+    found: dict[str, str] = {}
+    for p in _placements(phase):
+        if p.kind == K.PHP_FRONTEND:
+            found.update({k: str(p.settings[k]) for k in ("repo_url", "ref") if p.settings.get(k)})
+        if p.kind == K.HEARTBEAT and p.settings.get("floating_address"):
+            found["floating_address"] = str(p.settings["floating_address"])
+    return found
+
+
 def inputs_needed(steps: list[Step]) -> list[Input]:
     names = {name for step in steps for name in step.inputs}
     return [i for i in INPUTS.values() if i.name in names]

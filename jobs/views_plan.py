@@ -87,7 +87,7 @@ def _page(request: HttpRequest, *, form=None, problems=None, status=200) -> Http
         "hidden_steps": len(steps) - len(shown),
         "current_picture": None if from_nothing else _picture(current, None, visible),
         "target_picture": _picture(target, start, visible),
-        "form": form or InputsForm(planner.inputs_needed(steps)),
+        "form": form or InputsForm(planner.inputs_needed(steps), initial=planner.proposals(target)),
         "may_apply": may_apply,
         "running": running,
         "problems": problems or [],

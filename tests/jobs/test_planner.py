@@ -109,3 +109,25 @@ def test_a_pool_that_loses_a_front_end_is_rewritten_whole(addressed):
     found = planner.plan(phase(1), phase(2))
     pool = [s for s in found if s.recipe.startswith("perlbal")]
     assert [(s.recipe, s.params["backends"]) for s in pool] == [("perlbal", "sunjammer:8080")]
+
+
+def test_the_phase_settings_propose_the_inputs_and_the_picture_shows_the_floating_address(
+    addressed,
+):
+    from hosts.diagram import topology as draw
+
+    heartbeat = phase(3).placements.get(kind="heartbeat")
+    heartbeat.settings = {**heartbeat.settings, "floating_address": "10.0.0.100/24"}
+    heartbeat.save()
+    front = phase(3).placements.get(kind="php_frontend", host__name="sunjammer")
+    front.settings = {"repo_url": "https://git.example.org/remora.git", "ref": "v2"}
+    front.save()
+
+    assert planner.proposals(phase(3)) == {
+        "floating_address": "10.0.0.100/24",
+        "repo_url": "https://git.example.org/remora.git",
+        "ref": "v2",
+    }
+    assert planner.proposals(phase(1)) == {}
+    labels = [b.label for c in draw(phase(3)).columns for b in c.boxes]
+    assert "Failover · 10.0.0.100" in labels

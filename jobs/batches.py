@@ -24,11 +24,11 @@ from django.utils import timezone
 from hosts.changes import make_current, sync_services
 from hosts.credentials import decrypt, encrypt
 from hosts.models import GrowthPhase, Host
-from remora_admin.access.policy import decide, is_verified
+from remora_admin.access.policy import decide
 from remora_admin.audit.log import record
 
 from . import planner, queue
-from .launch import LaunchRefused, blockers, launch
+from .launch import LaunchRefused, blockers, launch, proven_second_factor
 from .models import FINISHED, PlanBatch, PlanStep, RunState
 from .recipes import get, render_status
 from .tasks import ask_status
@@ -73,12 +73,6 @@ def _errors(form) -> str:
     return "; ".join(f"{label(n)}: {' '.join(m)}" for n, m in form.errors.items())
 
 
-def _verified(actor: Any, request: HttpRequest | None, second_factor: bool | None) -> bool:
-    if second_factor is not None:
-        return second_factor
-    return request is not None and is_verified(request.user)
-
-
 def apply(
     actor: Any,
     start: GrowthPhase | None,
@@ -90,7 +84,7 @@ def apply(
 ) -> PlanBatch:
     """Create the batch from `start` (None: fresh hosts) to `target` and have it run; or
     raise PlanRefused, audited, with every reason in words, having changed nothing."""
-    verified = _verified(actor, request, second_factor)
+    verified = proven_second_factor(actor, request, second_factor)
     current, after = phases()
     problems: list[str] = []
     if not ((start is None and target == current) or (start == current and target == after)):
@@ -101,9 +95,8 @@ def apply(
     elif PlanBatch.objects.filter(status=PlanBatch.Status.RUNNING).exists():
         problems.append("Another plan is running: wait for it to end.")
     steps = steps_between(start, target) if not problems else []
-    for need in planner.inputs_needed(steps):
-        if not values.get(need.name):
-            problems.append(f"{need.label}: this plan needs it.")
+    missing = [n.label for n in planner.inputs_needed(steps) if not values.get(n.name)]
+    problems += [f"{label}: this plan needs it." for label in missing]
     hosts_told: set[int] = set()
     for number, step in enumerate(steps, start=1):
         recipe = get(step.recipe)
@@ -116,7 +109,7 @@ def apply(
             hosts_told.add(step.host.pk)
             problems.extend(b.message for b in blockers(step.host))
         form = _form(recipe, step.host, step.params, step.inputs, values)
-        if not problems and not form.is_valid():
+        if not missing and not form.is_valid():  # a missing input is said once, above
             problems.append(f"{where}: {_errors(form)}")
     secrets = {i.name for i in planner.INPUTS.values() if i.secret}
     public = {k: v for k, v in values.items() if k in planner.INPUTS and k not in secrets and v}
@@ -180,7 +173,7 @@ def resume(
     second_factor: bool | None = None,
 ) -> None:
     """Start a stopped batch again from its failed step (the person fixed what failed)."""
-    verified = _verified(actor, request, second_factor)
+    verified = proven_second_factor(actor, request, second_factor)
     failed = batch.steps.filter(status=S.FAILED).select_related("host__zone").first()
     problems = []
     if batch.status != PlanBatch.Status.FAILED or failed is None:

@@ -110,7 +110,9 @@ def blockers(host: Any) -> list[Refusal]:
     return [Refusal(b.code, b.message, host) for b in found]
 
 
-def _second_factor(actor: Any, request: HttpRequest | None, second_factor: bool | None) -> bool:
+def proven_second_factor(
+    actor: Any, request: HttpRequest | None, second_factor: bool | None
+) -> bool:
     """Whether the actor proved their second factor: as the caller says, else from the
     request's session when the request is the actor's own, else not."""
     if second_factor is not None:
@@ -184,7 +186,7 @@ def launch(
     All or nothing: if the policy or a precondition refuses any host, nothing is created, each
     refusal is audited, and `LaunchRefused` says why for every host refused.
     """
-    verified = _second_factor(actor, request, second_factor)
+    verified = proven_second_factor(actor, request, second_factor)
     denied: Decision | None = None
     refusals: list[Refusal] = []
     for host in hosts:
@@ -272,7 +274,7 @@ def _check(
     attempt: str,
 ) -> None:
     """Ask the policy about `action` on `run`; raise NotAllowed (audited) when it says no."""
-    verified = _second_factor(actor, request, second_factor)
+    verified = proven_second_factor(actor, request, second_factor)
     decision = _ask(actor, action, run, request=request, verified=verified, attempt=attempt)
     if not decision.allowed:
         raise NotAllowed(decision, [Refusal(decision.reason or "no_role", decision.message, run)])

@@ -208,42 +208,49 @@ def desired(phase: GrowthPhase | None) -> list[Step]:
     return sorted(steps, key=lambda s: (s.rank, s.host.name))
 
 
+def _prepare(host: Host) -> Step:
+    why = (
+        f"Prepare {host.name}: it joins the stack in this phase; it must answer over SSH with "
+        "its trusted key and have room."
+    )
+    return Step("host_health", host, {}, why)
+
+
+def _pool_additions(old: Step | None, step: Step) -> list[Step] | None:
+    """A pool that only gains front ends grows live, one `perlbal_add_backend` each (nothing
+    restarts); None when the pool must be rewritten whole."""
+    if old is None or old.params.get("port") != step.params.get("port"):
+        return None
+    kept = [b for b in old.params["backends"].split(", ") if b]
+    wanted = [b for b in step.params["backends"].split(", ") if b]
+    if not set(kept) <= set(wanted):
+        return None
+    why = "Add {} to {}'s Perlbal pool, live."
+    return [
+        Step("perlbal_add_backend", step.host, {"backend": b}, why.format(b, step.host.name))
+        for b in wanted
+        if b not in kept
+    ]
+
+
 def plan(current: GrowthPhase | None, target: GrowthPhase) -> list[Step]:
-    """The ordered steps from `current` (None: fresh hosts) to `target`."""
+    """The ordered steps from `current` (None: fresh hosts) to `target`: those of the target
+    that the current phase does not already have with the same parameters."""
     before = desired(current)
     had = {s.key for s in before}
     pools = {s.host.pk: s for s in before if s.recipe == "perlbal"}
     new_hosts = Layout(_placements(target)).all_hosts() - Layout(_placements(current)).all_hosts()
     steps: list[Step] = []
     if current is not None:  # hosts the stack did not use yet must answer first
-        for p in _placements(target):
-            if p.host_id in new_hosts and not any(s.host.pk == p.host_id for s in steps):
-                steps.append(
-                    Step(
-                        "host_health",
-                        p.host,
-                        {},
-                        f"Prepare {p.host.name}: it joins the stack in this phase; it must "
-                        "answer over SSH with its trusted key and have room.",
-                    )
-                )
+        joining = {p.host_id: p.host for p in _placements(target) if p.host_id in new_hosts}
+        steps += [_prepare(host) for host in joining.values()]
     for step in desired(target):
         if step.key in had:
             continue
-        old = pools.get(step.host.pk) if step.recipe == "perlbal" else None
-        if old is not None and old.params.get("port") == step.params.get("port"):
-            kept = [b for b in old.params["backends"].split(", ") if b]
-            wanted = [b for b in step.params["backends"].split(", ") if b]
-            if set(kept) <= set(wanted):  # only additions: add live, nothing restarts
-                for backend in (b for b in wanted if b not in kept):
-                    steps.append(
-                        Step(
-                            "perlbal_add_backend",
-                            step.host,
-                            {"backend": backend},
-                            f"Add {backend} to {step.host.name}'s Perlbal pool, live.",
-                        )
-                    )
+        if step.recipe == "perlbal":
+            additions = _pool_additions(pools.get(step.host.pk), step)
+            if additions is not None:
+                steps += additions
                 continue
         if step.recipe == "php_frontend" and step.host.pk not in new_hosts:
             was = next((s for s in before if s.key[:2] == ("php_frontend", step.host.pk)), None)

@@ -28,7 +28,7 @@ def main() -> None:
             **os.environ,
             "REMORA_BENCH_OUT": str(out),
             "DATABASE_URL": "mysql://root:@127.0.0.1:3306/remora_bench_growth",
-            "TEST_REDIS_URL": "redis://127.0.0.1:6379/14",
+            "TEST_REDIS_URL": "redis://127.0.0.1:6379/13",
         }
         done = subprocess.run(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",

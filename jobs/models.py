@@ -202,3 +202,77 @@ class PlanStep(models.Model):
 
     def __str__(self) -> str:
         return f"step {self.position} of plan #{self.batch_id}: {self.recipe} on {self.host}"
+
+
+class Schedule(models.Model):
+    """A recipe that runs by itself: on a cron expression in a time zone, as its owner."""
+
+    class Missed(models.TextChoices):
+        SKIP = "skip", "Skip what was missed"
+        RUN_ONCE = "run_once", "Run once to catch up"
+
+    name = models.CharField(max_length=63, unique=True)
+    recipe = models.CharField(max_length=63)
+    params = models.JSONField(default=dict, blank=True)  # public values; secret recipes refused
+    hosts = models.ManyToManyField(Host, blank=True, related_name="schedules")
+    # Or every active host with this service kind, as the inventory says at fire time.
+    service_kind = models.CharField(max_length=20, blank=True)
+    cron = models.CharField(max_length=100)
+    timezone = models.CharField(max_length=64, default="UTC")
+    enabled = models.BooleanField(default=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    missed = models.CharField(max_length=10, choices=Missed.choices, default=Missed.SKIP)
+    skip_while_running = models.BooleanField(
+        default=True, help_text="Skip an occurrence while the previous run is still going."
+    )
+    grace_minutes = models.PositiveIntegerField(
+        default=10, help_text="An occurrence not started this long after its time is missed."
+    )
+    # Occurrences up to here are decided; the scheduler looks for due ones after it.
+    checked_until = models.DateTimeField()
+    disabled_reason = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("jobs:schedule", args=[self.pk])
+
+
+class Occurrence(models.Model):
+    """One time a schedule was due, and what became of it. Unique per schedule and time: two
+    scheduler processes can never both fire it."""
+
+    class Outcome(models.TextChoices):
+        LAUNCHED = "launched", "Launched"
+        SKIPPED = "skipped", "Skipped"
+        MISSED = "missed", "Missed"
+        REFUSED = "refused", "Refused"
+
+    schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="occurrences")
+    scheduled_for = models.DateTimeField()  # UTC
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    batch = models.UUIDField(null=True, blank=True)  # the runs it launched (one per host)
+    note = models.CharField(max_length=300, blank=True)
+    decided_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-scheduled_for"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["schedule", "scheduled_for"], name="one_occurrence_per_time"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.schedule} at {self.scheduled_for:%Y-%m-%d %H:%M} UTC: {self.outcome}"
+
+    @property
+    def runs(self):
+        return JobRun.objects.filter(batch=self.batch) if self.batch else JobRun.objects.none()

@@ -219,6 +219,26 @@ REMORA_RUN_HEARTBEAT_TIMEOUT = env_int("REMORA_RUN_HEARTBEAT_TIMEOUT", 30, minim
 # Where `make lab` records its hosts; `make run` points the demo inventory at them (lab_demo.py).
 REMORA_LAB_STATE_FILE = os.environ.get("REMORA_LAB_STATE_FILE", "/run/remora-lab/state.json")
 
+# E-mail (alerts, disabled schedules): SMTP at REMORA_SMTP_HOST; without one, mail is written to
+# the process's standard output (the service's journal) instead of being sent.
+DEFAULT_FROM_EMAIL = os.environ.get("REMORA_MAIL_FROM", "remora-admin@localhost")
+_SMTP_HOST = os.environ.get("REMORA_SMTP_HOST", "")
+MAILERS = {
+    "default": {
+        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "OPTIONS": {
+            "host": _SMTP_HOST,
+            "port": env_int("REMORA_SMTP_PORT", 25, minimum=1, maximum=65535),
+            "use_tls": env_bool("REMORA_SMTP_STARTTLS", False),
+            "username": os.environ.get("REMORA_SMTP_USER", ""),
+            "password": os.environ.get("REMORA_SMTP_PASSWORD", ""),
+            "timeout": 10,
+        },
+    }
+    if _SMTP_HOST
+    else {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
+}
+
 # Login lockout (django-axes): after this many failures for one user name, wait the cool-off.
 AXES_FAILURE_LIMIT = env_int("REMORA_LOCKOUT_FAILURES", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("REMORA_LOCKOUT_MINUTES", 15, minimum=1))

@@ -297,6 +297,20 @@ def can(user: Any, action: Action, target: Any = None) -> bool:
     return decide(user, action, target).allowed
 
 
+def people_who_may(action: Action, zone: Zone | None) -> list[Any]:
+    """The active people whose roles allow `action` in `zone` (whom to tell about it)."""
+    from django.contrib.auth import get_user_model
+
+    candidates = (
+        get_user_model()
+        .objects.filter(is_active=True)
+        .filter(Q(is_superuser=True) | Q(grants__isnull=False) | Q(groups__grants__isnull=False))
+        .distinct()
+        .order_by("username")
+    )
+    return [user for user in candidates if _roles_allow(held_roles(user), action, zone)]
+
+
 def decide_grant(
     actor: Any, role: str, zone: Zone | None, *, second_factor: bool | None = None
 ) -> Decision:

@@ -70,6 +70,12 @@ ACTIONS: dict[str, str] = {
     "plan.step_failed": "a plan step failed; the steps after it wait",
     "plan.resumed": "someone resumed a stopped plan from its failed step",
     "plan.succeeded": "every step of a plan succeeded; the stack is in the plan's phase",
+    # Schedules
+    "schedule.fired": "a schedule's time came and its runs were launched as its owner",
+    "schedule.skipped": "a schedule's time came and was skipped (previous run going, no host)",
+    "schedule.refused": "a schedule's time came and its launch was refused (policy, host)",
+    "schedule.missed": "a schedule's times passed while the scheduler was not running",
+    "schedule.disabled": "a schedule was disabled by the scheduler: its owner lost the right",
 }
 
 ROW_MODELS: dict[str, str] = {
@@ -78,6 +84,7 @@ ROW_MODELS: dict[str, str] = {
     "service": "a service",
     "growthphase": "a growth phase",
     "placement": "a service placement of a phase",
+    "schedule": "a schedule (a recipe that runs by itself)",
     "credential": "an SSH credential",
     "grant": "a grant (through the admin)",
     "user": "an account",

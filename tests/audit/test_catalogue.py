@@ -26,6 +26,7 @@ BUILT_NAMES = {
     ("remora_admin/access/grants.py", "f'{action}.refused'"),  # grant, user.create, ...
     ("jobs/states.py", "audit_action or f'run.{to}'"),  # run.<state>
     ("jobs/batches.py", "action"),  # plan.step_<what happened>, each catalogued
+    ("jobs/schedules.py", "EVENTS[outcome]"),  # schedule.fired|skipped|refused
     ("jobs/launch.py", "'access.denied' if by_policy else 'run.refused'"),
     (
         "remora_admin/lab_demo.py",

@@ -6,12 +6,14 @@ from django.core.management.base import BaseCommand
 from jobs.batches import stalled
 from jobs.faults import reap_lost_runs, reconcile_queue
 from jobs.queue import enqueue_advance
+from jobs.schedules import tick as fire_schedules
 
 
 class Command(BaseCommand):
     help = (
         "The periodic tick: reap lost runs, re-queue runs missing from Redis, and ask a "
-        "worker to move on growth plans whose step ended (a rejection, a lost run)."
+        "worker to move on growth plans whose step ended (a rejection, a lost run), and fire "
+        "the schedules that are due (each time exactly once, across ticker processes)."
     )
 
     def add_arguments(self, parser) -> None:
@@ -31,8 +33,11 @@ class Command(BaseCommand):
             lost, redelivered = reap_lost_runs(), reconcile_queue()
             for batch_id in stalled():
                 enqueue_advance(batch_id)
+            fired = fire_schedules()
             if lost or redelivered:
                 self.stdout.write(f"Marked lost: {lost}; delivered again: {redelivered}")
+            if fired:
+                self.stdout.write("Schedules: " + ", ".join(f"{n} {o}" for o, n in fired.items()))
             if options["once"]:
                 return
             deadline = time.monotonic() + options["interval"]

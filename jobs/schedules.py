@@ -1,0 +1,292 @@
+"""Schedules: a recipe that runs by itself, on a cron expression in an IANA time zone.
+
+The ticker calls `tick()` every few seconds. For each enabled schedule it lists the times that
+fell due since it last looked (cronsim, which follows Debian's cron across daylight-saving
+changes: a time skipped by the clock runs once just after the change, a time the clock repeats
+runs once) and decides each one by inserting its `Occurrence` row: the row is unique per
+schedule and time, so when two ticker processes race, one insert wins and the other does
+nothing. Deciding and launching happen in one transaction: a ticker that dies in between leaves
+nothing, and the next tick decides again.
+
+What is decided for a time:
+- on time (within the schedule's grace): launched through `launch(...)` as the owner, the
+  policy asked then; skipped while the schedule's previous run is still going (when it says
+  so) or when no host matches;
+- late (the scheduler was down past the grace): missed, said once for the whole span; with
+  "run once to catch up", the latest missed time runs once instead, when nothing is on time.
+An owner who lost the right disables the schedule: audited, and the owner and the zone's admins
+are told by e-mail.
+"""
+
+import logging
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from cronsim import CronSim, CronSimError
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from hosts.models import Host
+from remora_admin.access.policy import Action, people_who_may
+from remora_admin.audit.log import record
+
+from .launch import LaunchRefused, NotAllowed, launch
+from .models import FINISHED, JobRun, Occurrence, Schedule
+from .recipes import get
+
+log = logging.getLogger(__name__)
+Out = Occurrence.Outcome
+HORIZON = 1000  # due times looked at per schedule and tick (a long downtime is said in one row)
+EVENTS = {
+    Out.LAUNCHED: "schedule.fired",
+    Out.SKIPPED: "schedule.skipped",
+    Out.REFUSED: "schedule.refused",
+}
+
+
+def zone_info(name: str) -> ZoneInfo:
+    """The IANA time zone, or ValidationError in words."""
+    if name not in _zones():
+        raise ValidationError(
+            f"“{name}” is not an IANA time zone: write one such as Europe/Berlin, "
+            "America/New_York or UTC."
+        )
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"The time zone “{name}” cannot be loaded here.") from None
+
+
+def _zones() -> set[str]:
+    global _ZONES
+    if _ZONES is None:
+        _ZONES = available_timezones() | {"UTC"}
+    return _ZONES
+
+
+_ZONES: set[str] | None = None
+
+
+def check_cron(expression: str) -> str:
+    """The expression, tidied, or ValidationError in words. Five fields: at most once a minute."""
+    tidy = " ".join(expression.split())
+    fields = tidy.split(" ") if tidy else []
+    if len(fields) == 6:
+        raise ValidationError(
+            "Six fields: a seconds field is not allowed. A schedule fires at most once a minute "
+            "(minute hour day-of-month month day-of-week)."
+        )
+    if len(fields) != 5:
+        raise ValidationError(
+            "A cron expression has five fields: minute hour day-of-month month day-of-week "
+            "(e.g. 30 2 * * * for 02:30 every day)."
+        )
+    try:
+        CronSim(tidy, datetime(2026, 1, 1, tzinfo=UTC))
+    except CronSimError as error:
+        raise ValidationError(f"“{tidy}” is not a valid cron expression: {error}.") from None
+    return tidy
+
+
+def next_times(expression: str, tz: str, after: datetime, count: int = 5) -> list[datetime]:
+    """The next `count` times the expression fires after `after`, in the time zone `tz`."""
+    times = CronSim(expression, after.astimezone(zone_info(tz)))
+    found = []
+    for _ in range(count):
+        try:
+            found.append(next(times))
+        except StopIteration:
+            break
+    return found
+
+
+def due_times(schedule: Schedule, now: datetime) -> list[datetime]:
+    """The times (UTC) after the schedule's cursor and not after `now`, oldest first."""
+    start = schedule.checked_until.astimezone(zone_info(schedule.timezone))
+    found = []
+    for when in CronSim(schedule.cron, start):
+        if when > now or len(found) >= HORIZON:
+            break
+        found.append(when.astimezone(UTC))
+    return found
+
+
+def targets(schedule: Schedule) -> list[Host]:
+    """The hosts it runs on now: those named, else every active host with its service kind."""
+    if schedule.service_kind:
+        hosts = Host.objects.filter(active=True, services__kind=schedule.service_kind)
+    else:
+        hosts = schedule.hosts.filter(active=True)
+    return list(hosts.select_related("zone", "credential").distinct().order_by("name"))
+
+
+def tick(now: datetime | None = None) -> dict[str, int]:
+    """Decide every due time of every enabled schedule, exactly once across processes."""
+    now = now or timezone.now()
+    counts: dict[str, int] = {}
+    for schedule in Schedule.objects.filter(enabled=True).select_related("owner"):
+        try:
+            for outcome in _decide_due(schedule, now):
+                counts[outcome] = counts.get(outcome, 0) + 1
+        except Exception:  # one broken schedule never stops the others (nor the ticker)
+            log.exception("Schedule %s could not be decided", schedule.pk)
+    return counts
+
+
+def _decide_due(schedule: Schedule, now: datetime) -> list[str]:
+    due = due_times(schedule, now)
+    if not due:
+        return []
+    grace = timedelta(minutes=schedule.grace_minutes)
+    late = [t for t in due if now - t > grace]
+    on_time = [t for t in due if now - t <= grace]
+    outcomes = []
+    if late:
+        catch_up = schedule.missed == Schedule.Missed.RUN_ONCE and not on_time
+        missed = late[:-1] if catch_up else late
+        if missed:
+            outcomes += _missed(schedule, missed)
+        if catch_up:
+            outcomes += _fire(schedule, late[-1], catching_up=len(late))
+    for when in on_time:
+        outcomes += _fire(schedule, when)
+        schedule.refresh_from_db(fields=["enabled"])
+        if not schedule.enabled:
+            break
+    # Move the cursor on; a racing ticker that moved it already leaves it where it is.
+    Schedule.objects.filter(pk=schedule.pk, checked_until=schedule.checked_until).update(
+        checked_until=due[-1]
+    )
+    return outcomes
+
+
+def _claim(schedule: Schedule, when: datetime, outcome: str, note: str = "") -> Occurrence | None:
+    """Insert the occurrence row, in the caller's transaction; None when another process has
+    decided this time already."""
+    try:
+        with transaction.atomic():
+            return Occurrence.objects.create(
+                schedule=schedule, scheduled_for=when, outcome=outcome, note=note[:300]
+            )
+    except IntegrityError:
+        return None
+
+
+def _missed(schedule: Schedule, times: list[datetime]) -> list[str]:
+    span = f"{_local(schedule, times[0])}" + (
+        f" to {_local(schedule, times[-1])} ({len(times)} times)" if len(times) > 1 else ""
+    )
+    note = f"missed {span}: the scheduler was not running within the grace time"
+    with transaction.atomic():
+        occurrence = _claim(schedule, times[-1], Out.MISSED, note)
+        if occurrence is None:
+            return []
+        record(
+            "schedule.missed",
+            actor_name="scheduler",
+            target=schedule,
+            details={"from": times[0].isoformat(), "to": times[-1].isoformat(),
+                     "count": len(times), "policy": schedule.missed},
+        )  # fmt: skip
+    return [Out.MISSED]
+
+
+def _fire(schedule: Schedule, when: datetime, catching_up: int = 0) -> list[str]:
+    with transaction.atomic():
+        occurrence = _claim(schedule, when, Out.LAUNCHED)
+        if occurrence is None:
+            return []
+        note, outcome, batch = _launch(schedule, occurrence, catching_up)
+        Occurrence.objects.filter(pk=occurrence.pk).update(
+            outcome=outcome, note=note[:300], batch=batch
+        )
+        record(
+            EVENTS[outcome],
+            actor_name="scheduler",
+            target=schedule,
+            details={"scheduled_for": when.isoformat(), "outcome": outcome, "note": note,
+                     "batch": str(batch) if batch else None},
+        )  # fmt: skip
+    return [outcome]
+
+
+def _launch(schedule: Schedule, occurrence: Occurrence, catching_up: int) -> tuple:
+    """Launch the occurrence's runs: (note, outcome, batch)."""
+    recipe = get(schedule.recipe)
+    if recipe is None:
+        return f"the recipe {schedule.recipe} no longer exists", Out.REFUSED, None
+    if schedule.skip_while_running:
+        going = (
+            JobRun.objects.filter(
+                batch__in=schedule.occurrences.exclude(batch=None).values("batch")
+            )  # fmt: skip
+            .exclude(state__in=FINISHED)
+            .order_by("pk")
+            .first()
+        )
+        if going is not None:
+            return f"the previous run (#{going.pk}) is still going", Out.SKIPPED, None
+    hosts = targets(schedule)
+    if not hosts:
+        return "no active host to run on", Out.SKIPPED, None
+    try:
+        runs = launch(schedule.owner, recipe, hosts, dict(schedule.params), second_factor=True)
+    except NotAllowed as refused:
+        _disable(schedule, f"{schedule.owner} may no longer run it: {refused}")
+        return f"refused by the policy: {refused}", Out.REFUSED, None
+    except LaunchRefused as refused:
+        return f"refused: {refused}", Out.REFUSED, None
+    note = f"{len(runs)} run(s) on {', '.join(h.name for h in hosts)}"
+    if catching_up:
+        note += f", catching up once for {catching_up} missed time(s)"
+    return note, Out.LAUNCHED, runs[0].batch
+
+
+def _disable(schedule: Schedule, reason: str) -> None:
+    """Disable the schedule (audited) and tell its owner and the admins of its hosts' zones."""
+    Schedule.objects.filter(pk=schedule.pk).update(enabled=False, disabled_reason=reason[:300])
+    schedule.enabled = False
+    record(
+        "schedule.disabled",
+        actor_name="scheduler",
+        target=schedule,
+        details={"reason": reason, "owner": str(schedule.owner or "")},
+    )
+    zones = {h.zone for h in targets(schedule)}
+    people = {schedule.owner} if schedule.owner else set()
+    for zone in zones:
+        people.update(people_who_may(Action.MANAGE_SCHEDULES, zone))
+    addresses = sorted({p.email for p in people if p is not None and p.email})
+    if addresses:
+        transaction.on_commit(lambda: _mail_disabled(schedule.name, reason, addresses))
+
+
+def _mail_disabled(name: str, reason: str, addresses: list[str]) -> None:
+    try:
+        send_mail(
+            f"[Remora Admin] Schedule {name} was disabled",
+            f"The schedule {name} was disabled and will not run until someone enables it.\n\n"
+            f"Why: {reason}\n",
+            settings.DEFAULT_FROM_EMAIL,
+            addresses,
+        )
+    except OSError as error:  # the audit event holds it; a mail server down stops nothing
+        log.warning("Could not mail that schedule %s was disabled: %s", name, error)
+
+
+def _local(schedule: Schedule, when: datetime) -> str:
+    return when.astimezone(zone_info(schedule.timezone)).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def describe(schedule: Schedule, now: datetime | None = None, count: int = 5) -> list[str]:
+    """The next `count` runs in the schedule's time zone, as people read them."""
+    now = now or timezone.now()
+    return [
+        t.strftime("%a %Y-%m-%d %H:%M %Z")
+        for t in next_times(
+            schedule.cron, schedule.timezone, max(now, schedule.checked_until), count
+        )  # fmt: skip
+    ]

@@ -55,11 +55,12 @@ def main() -> None:
     )
     print(
         f"failover (beamrider's keepalived stopped under a stream): {r['failover failed']} of "
-        f"{r['failover requests']} requests failed, for {r['failover failing for s']:.2f} s"
+        f"{r['failover requests']} requests failed, for {r['failover failing for s']:.2f} s; "
+        f"slowest request {r['failover slowest request s']:.2f} s"
     )
     print(
         f"drain of a front end under a stream: {r['drain failed']} of {r['drain requests']} "
-        "requests failed"
+        f"requests failed; slowest request {r['drain slowest request s']:.2f} s"
     )
     print("timeline:")
     for label, seconds in data["timeline"]:

@@ -20,6 +20,7 @@ are told by e-mail.
 
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from cronsim import CronSim, CronSimError
@@ -290,3 +291,60 @@ def describe(schedule: Schedule, now: datetime | None = None, count: int = 5) ->
             schedule.cron, schedule.timezone, max(now, schedule.checked_until), count
         )  # fmt: skip
     ]
+
+
+def save(
+    actor: Any,
+    values: dict[str, Any],
+    hosts: list[Host],
+    recipe_name: str,
+    params: dict[str, Any],
+    *,
+    instance: Schedule | None = None,
+    request=None,
+) -> Schedule:
+    """Create or change a schedule with its audit event, in one transaction. A new schedule, or
+    one whose time changed, looks only forward: times already past are not due."""
+    fields = ("name", "service_kind", "cron", "timezone", "missed", "skip_while_running",
+              "grace_minutes", "enabled")  # fmt: skip
+    with transaction.atomic():
+        schedule = instance or Schedule(owner=actor, checked_until=timezone.now())
+        before = _describe_row(schedule) if instance is not None else None
+        for name in fields:
+            setattr(schedule, name, values[name])
+        schedule.recipe, schedule.params = recipe_name, params
+        if before is not None and (
+            before["cron"] != schedule.cron or before["timezone"] != schedule.timezone
+        ):
+            schedule.checked_until = timezone.now()
+        if schedule.enabled:
+            schedule.disabled_reason = ""
+        schedule.save()
+        schedule.hosts.set([] if schedule.service_kind else hosts)
+        after = _describe_row(schedule)
+        if before is None:
+            details: dict[str, Any] = {"after": after}
+        else:
+            changed = sorted(k for k in after if before.get(k) != after.get(k))
+            details = {"before": {k: before[k] for k in changed},
+                       "after": {k: after[k] for k in changed}}  # fmt: skip
+        record(
+            "schedule.created" if before is None else "schedule.updated",
+            request=request,
+            actor=actor,
+            target=schedule,
+            details=details,
+        )
+    return schedule
+
+
+def _describe_row(schedule: Schedule) -> dict[str, Any]:
+    hosts = sorted(h.name for h in schedule.hosts.all()) if schedule.pk else []
+    return {
+        "name": schedule.name, "recipe": schedule.recipe, "params": schedule.params,
+        "hosts": hosts, "service_kind": schedule.service_kind, "cron": schedule.cron,
+        "timezone": schedule.timezone, "missed": schedule.missed,
+        "skip_while_running": schedule.skip_while_running,
+        "grace_minutes": schedule.grace_minutes, "enabled": schedule.enabled,
+        "owner": str(schedule.owner or ""),
+    }  # fmt: skip

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_keys, views_plan
+from . import views, views_keys, views_plan, views_schedules
 
 app_name = "jobs"
 urlpatterns = [
@@ -11,6 +11,23 @@ urlpatterns = [
     path("runs/<int:pk>/approve/", views.run_decide, {"verdict": "approve"}, name="run_approve"),
     path("runs/<int:pk>/reject/", views.run_decide, {"verdict": "reject"}, name="run_reject"),
     path("hosts/<slug:name>/launch/", views.launch, name="launch"),
+    path("schedules/", views_schedules.schedule_list, name="schedules"),
+    path("schedules/new/", views_schedules.schedule_new, name="schedule_new"),
+    path("schedules/preview/", views_schedules.schedule_preview, name="schedule_preview"),
+    path("schedules/<int:pk>/", views_schedules.schedule_detail, name="schedule"),
+    path("schedules/<int:pk>/edit/", views_schedules.schedule_edit, name="schedule_edit"),
+    path(
+        "schedules/<int:pk>/enable/",
+        views_schedules.schedule_toggle,
+        {"enable": True},
+        name="schedule_enable",
+    ),
+    path(
+        "schedules/<int:pk>/disable/",
+        views_schedules.schedule_toggle,
+        {"enable": False},
+        name="schedule_disable",
+    ),
     path("plan/", views_plan.plan_page, name="plan"),
     path("plan/apply/", views_plan.plan_apply, name="plan_apply"),
     path("plan/<int:pk>/", views_plan.plan_batch, name="plan_batch"),

@@ -105,6 +105,59 @@ EXPECTED: dict[str, tuple[str, str] | dict[str, tuple[str, str]]] = {
         "LOG 403 200 200 200 200 200 200 200 200",
         "LOG 403 200 200 200 200 200 200 200 200",
     ),
+    "jobs:schedules": (
+        "LOG 403 200 200 200 200 200 200 200 200",
+        "LOG 403 200 200 200 200 200 200 200 200",
+    ),
+    "jobs:schedule_preview": (
+        "LOG 403 200 200 200 200 200 200 200 200",
+        "LOG 403 200 200 200 200 200 200 200 200",
+    ),
+    # Managing schedules: a zone admin (beamrider's with a verified session) or a superadmin.
+    "jobs:schedule_new": (
+        "LOG 403 403 403 200 403 403 200 403 200",
+        "LOG 403 403 403 200 403 403 200 403 200",
+    ),
+    "jobs:schedule": {
+        "beamrider schedule": (
+            "LOG 403 404 404 404 200 200 200 200 200",
+            "LOG 403 404 404 404 200 200 200 200 200",
+        ),
+        "sunjammer schedule": (
+            "LOG 403 200 200 200 404 404 404 200 200",
+            "LOG 403 200 200 200 404 404 404 200 200",
+        ),
+    },
+    "jobs:schedule_edit": {
+        "beamrider schedule": (
+            "LOG 403 404 404 404 403 403 200 403 403",
+            "LOG 403 404 404 404 403 403 200 403 403",
+        ),
+        "sunjammer schedule": (
+            "LOG 403 403 403 200 404 404 404 403 200",
+            "LOG 403 403 403 200 404 404 404 403 200",
+        ),
+    },
+    "jobs:schedule_enable": {
+        "beamrider schedule": (
+            "405 405 405 405 405 405 405 405 405 405",
+            "LOG 403 404 404 404 403 403 302 403 403",
+        ),
+        "sunjammer schedule": (
+            "405 405 405 405 405 405 405 405 405 405",
+            "LOG 403 403 403 302 404 404 404 403 302",
+        ),
+    },
+    "jobs:schedule_disable": {
+        "beamrider schedule": (
+            "405 405 405 405 405 405 405 405 405 405",
+            "LOG 403 404 404 404 403 403 302 403 403",
+        ),
+        "sunjammer schedule": (
+            "405 405 405 405 405 405 405 405 405 405",
+            "LOG 403 403 403 302 404 404 404 403 302",
+        ),
+    },
     "jobs:plan": (
         "LOG 403 200 200 200 200 200 200 200 200",
         "LOG 403 200 200 200 200 200 200 200 200",
@@ -388,6 +441,19 @@ def _plan_on(host: str, requested_by) -> dict:
     return {"pk": batch.pk}
 
 
+def _schedule_on(host: str, owner) -> dict:
+    from django.utils import timezone
+
+    from jobs.models import Schedule
+
+    schedule = Schedule.objects.create(
+        name=f"{host}-health", recipe="host_health", cron="*/5 * * * *", owner=owner,
+        checked_until=timezone.now(),
+    )  # fmt: skip
+    schedule.hosts.add(Host.objects.get(name=host))
+    return {"pk": schedule.pk}
+
+
 def _grant_of(username: str) -> dict:
     return {"pk": Grant.objects.get(user__username=username).pk}
 
@@ -406,6 +472,8 @@ TARGETS = {
     "no such host": lambda cast: {"name": "nowhere"},
     "person dan": lambda cast: {"pk": cast.dan.pk},
     "beamrider plan": lambda cast: _plan_on("beamrider", cast.alice),
+    "beamrider schedule": lambda cast: _schedule_on("beamrider", cast.alice),
+    "sunjammer schedule": lambda cast: _schedule_on("sunjammer", cast.erin),
     "sunjammer plan": lambda cast: _plan_on("sunjammer", cast.erin),
     "carol's sunjammer grant": lambda cast: _grant_of("carol"),
     "bob's beamrider grant": lambda cast: _grant_of("bob"),

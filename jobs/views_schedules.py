@@ -189,6 +189,8 @@ def schedule_toggle(request: HttpRequest, pk: int, enable: bool) -> HttpResponse
 def schedule_preview(request: HttpRequest) -> HttpResponse:
     """The next five runs of a cron expression in a time zone (the form asks as one types)."""
     context: dict = {"cron": request.GET.get("cron", ""), "tz": request.GET.get("timezone", "")}
+    if not context["cron"].strip():  # nothing typed yet: nothing to say
+        return render(request, "jobs/schedule_form.html#preview", context)
     try:
         cron = schedules.check_cron(context["cron"])
         schedules.zone_info(context["tz"] or "UTC")

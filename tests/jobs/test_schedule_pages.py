@@ -101,6 +101,8 @@ def test_the_preview_shows_the_next_runs_or_says_what_is_wrong(erin):
 
     assert good.content.decode().count("02:30 E") == 5  # EST or EDT
     assert "five fields" in bad.content.decode()
+    nothing = erin.get("/schedules/preview/", {"cron": "", "timezone": "UTC"})
+    assert nothing.status_code == 200 and "notice" not in nothing.content.decode()
 
 
 def test_disabling_and_enabling_are_audited_and_say_so(erin):

@@ -14,7 +14,8 @@ from django.utils import timezone
 from hosts.credentials import fingerprint
 from remora_admin.audit.log import record
 
-from .models import JobRun
+from . import alerts
+from .models import Alert, JobRun
 
 
 def trust_host_key(
@@ -46,6 +47,7 @@ def trust_host_key(
             zone=host.zone.name,
             details=details,
         )
+        alerts.clear(f"host_key:{host.pk}", f"{actor} trusted {offered}")
     return offered
 
 
@@ -67,4 +69,12 @@ def flag_host_key(host: Any, seen_key: str, run: JobRun | None = None) -> None:
                 "seen": fingerprint(seen_key),
                 "run": run.pk if run else None,
             },
+        )
+        alerts.raise_alert(
+            Alert.Kind.HOST_KEY,
+            f"host_key:{host.pk}",
+            f"{host.name} presented a host key other than the pinned one",
+            f"Pinned {host.host_key_fingerprint}, seen {fingerprint(seen_key)}. Nothing connects "
+            "to it until a zone admin compares the key out of band and trusts the right one.",
+            host=host,
         )

@@ -276,3 +276,49 @@ class Occurrence(models.Model):
     @property
     def runs(self):
         return JobRun.objects.filter(batch=self.batch) if self.batch else JobRun.objects.none()
+
+
+class Alert(models.Model):
+    """One model for every condition someone must look at: a failing check, a missed or failed
+    scheduled run, a changed host key. Raised once per condition (`open_key` is unique while it
+    is open: no storm), cleared once when it recovers, acknowledged by a person."""
+
+    class Kind(models.TextChoices):
+        CHECK = "check", "Failing check"
+        MISSED = "missed", "Scheduled run did not run"
+        RUN_FAILED = "run_failed", "Scheduled run failed"
+        HOST_KEY = "host_key", "Host key changed"
+
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    key = models.CharField(max_length=200, db_index=True)  # which condition
+    # The key while the alert is open, NULL once cleared: unique, so one open alert per condition.
+    open_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    host = models.ForeignKey(
+        Host, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    schedule = models.ForeignKey(
+        Schedule, null=True, blank=True, on_delete=models.CASCADE, related_name="alerts"
+    )
+    title = models.CharField(max_length=300)
+    detail = models.TextField(blank=True)
+    raised_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(auto_now_add=True)
+    seen = models.PositiveIntegerField(default=1)
+    cleared_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-raised_at"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def zone(self):
+        if self.host_id:
+            return self.host.zone
+        targets = list(self.schedule.hosts.all()) if self.schedule_id else []
+        return targets[0].zone if targets else None

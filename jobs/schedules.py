@@ -34,8 +34,9 @@ from hosts.models import Host
 from remora_admin.access.policy import Action, people_who_may
 from remora_admin.audit.log import record
 
+from . import alerts
 from .launch import LaunchRefused, NotAllowed, launch
-from .models import FINISHED, JobRun, Occurrence, Schedule
+from .models import FINISHED, Alert, JobRun, Occurrence, Schedule
 from .recipes import get
 
 log = logging.getLogger(__name__)
@@ -125,9 +126,13 @@ def targets(schedule: Schedule) -> list[Host]:
 
 
 def tick(now: datetime | None = None) -> dict[str, int]:
-    """Decide every due time of every enabled schedule, exactly once across processes."""
+    """Decide every due time of every enabled schedule, exactly once across processes; then
+    raise the alert of each launched time whose runs have not started within its grace."""
     now = now or timezone.now()
     counts: dict[str, int] = {}
+    late = alerts.late_starts(now)
+    if late:
+        counts["late"] = late
     for schedule in Schedule.objects.filter(enabled=True).select_related("owner"):
         try:
             for outcome in _decide_due(schedule, now):
@@ -192,6 +197,13 @@ def _missed(schedule: Schedule, times: list[datetime]) -> list[str]:
             details={"from": times[0].isoformat(), "to": times[-1].isoformat(),
                      "count": len(times), "policy": schedule.missed},
         )  # fmt: skip
+        alerts.raise_alert(
+            Alert.Kind.MISSED,
+            f"schedule:{schedule.pk}:missed",
+            f"Schedule {schedule.name} did not run",
+            note[0].upper() + note[1:],
+            schedule=schedule,
+        )
     return [Out.MISSED]
 
 
@@ -204,6 +216,8 @@ def _fire(schedule: Schedule, when: datetime, catching_up: int = 0) -> list[str]
         Occurrence.objects.filter(pk=occurrence.pk).update(
             outcome=outcome, note=note[:300], batch=batch
         )
+        if outcome == Out.LAUNCHED and not catching_up:
+            alerts.clear(f"schedule:{schedule.pk}:missed", f"it ran on time at {when:%H:%M} UTC")
         record(
             EVENTS[outcome],
             actor_name="scheduler",

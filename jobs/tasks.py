@@ -13,7 +13,7 @@ from hosts.credentials import CredentialError, decrypt
 from remora_admin.access.policy import decide
 from remora_admin.audit.log import record
 
-from . import queue, ssh
+from . import alerts, queue, ssh
 from .hostkeys import flag_host_key
 from .models import HostLock, JobRun, PlanStep, RunState
 from .output import OutputWriter
@@ -122,6 +122,9 @@ def execute_run(run_id: int) -> str:
     outcome = _execute_run(run_id)
     for batch_id in PlanStep.objects.filter(run_id=run_id).values_list("batch_id", flat=True):
         queue.enqueue_advance(batch_id)
+    run = JobRun.objects.select_related("host").filter(pk=run_id).first()
+    if run is not None:
+        alerts.after_scheduled_run(run)
     return outcome
 
 

@@ -28,6 +28,12 @@ urlpatterns = [
         {"enable": False},
         name="schedule_disable",
     ),
+    path("alerts/", views_schedules.alert_list, name="alerts"),
+    path(
+        "alerts/<int:pk>/acknowledge/",
+        views_schedules.alert_acknowledge,
+        name="alert_acknowledge",
+    ),
     path("plan/", views_plan.plan_page, name="plan"),
     path("plan/apply/", views_plan.plan_apply, name="plan_apply"),
     path("plan/<int:pk>/", views_plan.plan_batch, name="plan_batch"),

@@ -1,9 +1,10 @@
 """Schedules as people see them: the list (next run, last result, owner), one schedule with
 its occurrences and runs, creating and changing one (the recipe's own form for its
-parameters, the next five runs in its time zone as the cron is typed), enabling and disabling."""
+parameters, the next five runs in its time zone as the cron is typed), enabling and disabling;
+and the alerts they (and checks, and host keys) raise, with acknowledging one."""
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -13,9 +14,9 @@ from hosts.models import Host
 from remora_admin.access.guards import require, requires
 from remora_admin.access.policy import Action, can, holds_globally, scope
 
-from . import recipes, schedules
+from . import alerts, recipes, schedules
 from .forms import ScheduleForm
-from .models import Schedule
+from .models import Alert, Schedule
 
 
 def _visible_hosts(request: HttpRequest) -> set[int]:
@@ -202,3 +203,37 @@ def schedule_preview(request: HttpRequest) -> HttpResponse:
             for t in schedules.next_times(cron, context["tz"] or "UTC", timezone.now())
         ]
     return render(request, "jobs/schedule_form.html#preview", context)
+
+
+@requires(Action.VIEW)
+def alert_list(request: HttpRequest) -> HttpResponse:
+    shown = alerts.visible(request.user)
+    open_ = list(shown.filter(cleared_at__isnull=True)[:200])
+    context = {
+        "open": [(a, _may_acknowledge(request, a)) for a in open_],
+        "cleared": shown.filter(cleared_at__isnull=False)[:50],
+    }
+    return render(request, "jobs/alert_list.html", context)
+
+
+def _may_acknowledge(request: HttpRequest, alert: Alert) -> bool:
+    zone = alert.zone
+    if zone is None:
+        return holds_globally(request.user, Action.OPERATE)
+    return can(request.user, Action.OPERATE, alert)
+
+
+@require_POST
+@requires(Action.VIEW)
+def alert_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
+    alert = alerts.visible(request.user).filter(pk=pk).first()
+    if alert is None:
+        raise Http404("No such alert.")
+    if alert.zone is not None:
+        require(request, Action.OPERATE, alert)
+    try:
+        alerts.acknowledge(request.user, alert, request=request)
+    except alerts.NotAllowedToAcknowledge as refused:
+        raise PermissionDenied(str(refused)) from None
+    messages.success(request, f"Acknowledged: {alert.title}.")
+    return redirect("jobs:alerts")

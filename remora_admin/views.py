@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 from hosts.diagram import topology
 from hosts.models import GrowthPhase, Host
 from hosts.plan import next_phase_additions
+from jobs import alerts
 from remora_admin import lab_demo
 from remora_admin.access.policy import Action, scope, zones_where
 from remora_admin.access.report import zone_access
@@ -76,6 +77,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "next_phase": next_phase_additions(current, visible),
         # In development only: the seed's machines are not this machine's to reach.
         "demo_unreachable": settings.DEBUG and lab_demo.demo_hosts_unreachable(),
+        "alerts": list(alerts.visible(request.user).filter(cleared_at__isnull=True)[:6]),
     }
     return render(request, "dashboard.html", context)
 

@@ -76,6 +76,11 @@ ACTIONS: dict[str, str] = {
     "schedule.refused": "a schedule's time came and its launch was refused (policy, host)",
     "schedule.missed": "a schedule's times passed while the scheduler was not running",
     "schedule.disabled": "a schedule was disabled by the scheduler: its owner lost the right",
+    # Alerts
+    "alert.raised": "a condition needs someone: a failing check, a missed or failed scheduled "
+    "run, a changed host key (once until it recovers)",
+    "alert.cleared": "the condition behind an alert recovered",
+    "alert.acknowledged": "a person said they are on an alert",
 }
 
 ROW_MODELS: dict[str, str] = {

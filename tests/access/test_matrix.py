@@ -158,6 +158,21 @@ EXPECTED: dict[str, tuple[str, str] | dict[str, tuple[str, str]]] = {
             "LOG 403 403 403 302 404 404 404 403 302",
         ),
     },
+    "jobs:alerts": (
+        "LOG 403 200 200 200 200 200 200 200 200",
+        "LOG 403 200 200 200 200 200 200 200 200",
+    ),
+    # Acknowledging is the zone's operators' (beamrider's with a verified session).
+    "jobs:alert_acknowledge": {
+        "beamrider alert": (
+            "405 405 405 405 405 405 405 405 405 405",
+            "LOG 403 404 404 404 403 302 302 403 403",
+        ),
+        "sunjammer alert": (
+            "405 405 405 405 405 405 405 405 405 405",
+            "LOG 403 403 302 302 404 404 404 403 302",
+        ),
+    },
     "jobs:plan": (
         "LOG 403 200 200 200 200 200 200 200 200",
         "LOG 403 200 200 200 200 200 200 200 200",
@@ -454,6 +469,15 @@ def _schedule_on(host: str, owner) -> dict:
     return {"pk": schedule.pk}
 
 
+def _alert_on(host: str) -> dict:
+    from jobs.alerts import raise_alert
+
+    alert = raise_alert(
+        "check", f"check:{host}", f"{host} check fails", host=Host.objects.get(name=host)
+    )
+    return {"pk": alert.pk}
+
+
 def _grant_of(username: str) -> dict:
     return {"pk": Grant.objects.get(user__username=username).pk}
 
@@ -473,6 +497,8 @@ TARGETS = {
     "person dan": lambda cast: {"pk": cast.dan.pk},
     "beamrider plan": lambda cast: _plan_on("beamrider", cast.alice),
     "beamrider schedule": lambda cast: _schedule_on("beamrider", cast.alice),
+    "beamrider alert": lambda cast: _alert_on("beamrider"),
+    "sunjammer alert": lambda cast: _alert_on("sunjammer"),
     "sunjammer schedule": lambda cast: _schedule_on("sunjammer", cast.erin),
     "sunjammer plan": lambda cast: _plan_on("sunjammer", cast.erin),
     "carol's sunjammer grant": lambda cast: _grant_of("carol"),

@@ -6,6 +6,7 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 from django.http import HttpRequest
+from django.utils import timezone
 
 from remora_admin.access.models import Zone
 from remora_admin.audit.log import record
@@ -115,4 +116,30 @@ def sync_services(phase: GrowthPhase, *, request: HttpRequest | None = None, act
                 service = Service(host=placement.host, kind=placement.kind)
             service.settings = {**service.settings, **placement.settings}
             changed += save_audited(service, request=request, actor=actor)
+    return changed
+
+
+def record_check(service: Service, state: str, note: str, failures: int, **details: Any) -> bool:
+    """What a health check found: the service's state, when it was checked, what it said and
+    how many checks in a row failed. A change of state is audited (a confirmation is not).
+    Returns whether the state changed. Call inside the caller's transaction, the service row
+    locked (select_for_update)."""
+    now = timezone.now()
+    changed = state != service.state
+    Service.objects.filter(pk=service.pk).update(
+        state=state,
+        state_changed_at=now if changed else service.state_changed_at,
+        last_checked_at=now,
+        check_note=note[:300],
+        check_failures=failures,
+    )
+    if changed:
+        record(
+            "service.state_changed",
+            actor_name="health check",
+            target=service,
+            zone=service.host.zone.name,
+            details={"before": service.state, "after": state, "said": note,
+                     "failures_in_a_row": failures, **details},
+        )  # fmt: skip
     return changed

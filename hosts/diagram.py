@@ -126,6 +126,8 @@ def topology(
         service = states.get(key)
         if service is not None:
             box.state, box.state_label = service.state, service.get_state_display()
+            if service.last_checked_at:
+                box.state_label += f" (checked {service.last_checked_at:%Y-%m-%d %H:%M} UTC)"
     first = {p.kind: p.host.name for p in sorted(placements, key=lambda p: p.host.name)}
     edges: list[Edge] = []
     bends: dict[str, int] = {}

@@ -136,6 +136,10 @@ class Service(models.Model):
     settings = models.JSONField(default=dict, blank=True)
     state = models.CharField(max_length=12, choices=State.choices, default=State.UNKNOWN)
     state_changed_at = models.DateTimeField(null=True, blank=True)
+    # What the last health check said, and how many checks in a row have failed.
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    check_note = models.CharField(max_length=300, blank=True)
+    check_failures = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["host__name", "kind"]

@@ -2,11 +2,12 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from hosts.models import Host, ServiceKind
-from remora_admin.access.models import slug_name
-from remora_admin.access.policy import A, can, scope
+from remora_admin.access.models import Zone, slug_name
+from remora_admin.access.policy import A, can, scope, zones_where
 
 from . import schedules
-from .models import RunState, Schedule
+from .cron import check_cron, zone_info
+from .models import Maintenance, RunState, Schedule
 
 
 class RunFilterForm(forms.Form):
@@ -104,3 +105,70 @@ class ScheduleForm(forms.Form):
             kind = self.cleaned_data["service_kind"]
             return list(Host.objects.filter(active=True, services__kind=kind).distinct())
         return list(self.cleaned_data.get("hosts") or [])
+
+
+class MaintenanceForm(forms.Form):
+    kind = forms.ChoiceField(choices=Maintenance.Kind.choices, widget=forms.RadioSelect)
+    zone = forms.ModelChoiceField(queryset=Zone.objects.none(), required=False)
+    host = forms.ModelChoiceField(queryset=Host.objects.none(), required=False)
+    reason = forms.CharField(max_length=300, help_text="Why: people read it when refused.")
+    cron = forms.CharField(
+        required=False,
+        max_length=100,
+        label="Opens (cron)",
+        help_text="A window: when it opens, e.g. 0 2 * * 0 for Sundays at 02:00.",
+    )
+    duration_minutes = forms.IntegerField(
+        required=False, min_value=1, max_value=7 * 24 * 60, label="Stays open (minutes)",
+        error_messages={"min_value": "A window of zero length never opens: give it minutes."},
+    )  # fmt: skip
+    starts_at = forms.DateTimeField(
+        required=False,
+        label="Freeze from",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    ends_at = forms.DateTimeField(
+        required=False,
+        label="Freeze until",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    timezone = forms.CharField(
+        max_length=64, initial="UTC", help_text="IANA time zone of the times."
+    )
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["zone"].queryset = zones_where(user, A.MANAGE_SCHEDULES)
+        self.fields["host"].queryset = scope(
+            Host.objects.select_related("zone"), user, A.MANAGE_SCHEDULES
+        ).order_by("name")
+
+    def clean_timezone(self) -> str:
+        name = self.cleaned_data["timezone"].strip()
+        zone_info(name)
+        return name
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if bool(data.get("zone")) == bool(data.get("host")):
+            raise ValidationError("Choose a zone or one host (not both).")
+        if data.get("kind") == Maintenance.Kind.WINDOW:
+            if not data.get("cron"):
+                self.add_error("cron", "A window needs the time it opens.")
+            else:
+                try:
+                    data["cron"] = check_cron(data["cron"])
+                except ValidationError as error:
+                    self.add_error("cron", error)
+            if not data.get("duration_minutes") and "duration_minutes" not in self.errors:
+                self.add_error("duration_minutes", "A window needs how long it stays open.")
+        elif data.get("kind") == Maintenance.Kind.FREEZE and "timezone" in data:
+            tz = zone_info(data["timezone"])
+            start, end = data.get("starts_at"), data.get("ends_at")
+            if not start or not end:
+                raise ValidationError("A freeze needs when it starts and when it ends.")
+            # The wall times typed, in the zone given (Django read them in UTC).
+            data["starts_at"], data["ends_at"] = start.replace(tzinfo=tz), end.replace(tzinfo=tz)
+            if data["ends_at"] <= data["starts_at"]:
+                self.add_error("ends_at", "A freeze ends after it starts.")
+        return data

@@ -23,10 +23,10 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from hosts.credentials import encrypt
-from remora_admin.access.policy import Action, Decision, decide, is_verified
+from remora_admin.access.policy import Action, Decision, decide, holds_globally, is_verified
 from remora_admin.audit.log import record
 
-from . import queue
+from . import maintenance, queue
 from .models import JobRun, RunState
 from .recipes import Category, Recipe
 from .states import transition
@@ -180,15 +180,19 @@ def launch(
     dry_run: bool = False,
     request: HttpRequest | None = None,
     second_factor: bool | None = None,
+    override_freeze: str = "",
 ) -> list[JobRun]:
     """Create one run per host (a batch) with its audit event; queue them once committed.
 
     All or nothing: if the policy or a precondition refuses any host, nothing is created, each
-    refusal is audited, and `LaunchRefused` says why for every host refused.
+    refusal is audited, and `LaunchRefused` says why for every host refused. A recipe that
+    changes hosts is refused on a frozen host, unless a superadmin overrides the freeze with a
+    reason (`override_freeze`, audited).
     """
     verified = proven_second_factor(actor, request, second_factor)
     denied: Decision | None = None
     refusals: list[Refusal] = []
+    overridden: list[tuple[Any, str]] = []
     for host in hosts:
         decision = _ask(
             actor,
@@ -208,6 +212,16 @@ def launch(
                 blocker, actor=actor, request=request, attempt="launch", recipe=recipe.name
             )
             refusals.append(blocker)
+        frozen = maintenance.freeze_refusal(host, timezone.now()) if recipe.changes_host else ""
+        if frozen and not dry_run:
+            if override_freeze.strip() and holds_globally(actor, Action.MANAGE_ACCESS):
+                overridden.append((host, frozen))
+            else:
+                refusal = Refusal("frozen", frozen, host)
+                _audit_refusal(
+                    refusal, actor=actor, request=request, attempt="launch", recipe=recipe.name
+                )
+                refusals.append(refusal)
     if denied is not None:
         raise NotAllowed(denied, refusals)
     if refusals:
@@ -254,6 +268,16 @@ def launch(
                     "second_factor": verified,
                 },
             )
+            for frozen_host, why in overridden:
+                if frozen_host == host:
+                    record(
+                        "run.freeze_overridden",
+                        request=request,
+                        actor=actor,
+                        target=run,
+                        zone=host.zone.name,
+                        details={"freeze": why, "reason": override_freeze.strip()},
+                    )
             if not waiting:
                 transaction.on_commit(lambda r=run: queue.enqueue(r.pk, r.timeout))
             runs.append(run)

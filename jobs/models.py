@@ -322,3 +322,44 @@ class Alert(models.Model):
             return self.host.zone
         targets = list(self.schedule.hosts.all()) if self.schedule_id else []
         return targets[0].zone if targets else None
+
+
+class Maintenance(models.Model):
+    """When hosts may be changed by schedules (a recurring window) or by nobody (a freeze),
+    for a zone or one host."""
+
+    class Kind(models.TextChoices):
+        WINDOW = "window", "Maintenance window"
+        FREEZE = "freeze", "Freeze"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    zone = models.ForeignKey(
+        "access.Zone", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    host = models.ForeignKey(
+        Host, null=True, blank=True, on_delete=models.CASCADE, related_name="maintenance"
+    )
+    # A window opens on its cron (in its time zone) and stays open `duration_minutes`.
+    cron = models.CharField(max_length=100, blank=True)
+    timezone = models.CharField(max_length=64, default="UTC")
+    duration_minutes = models.PositiveIntegerField(null=True, blank=True)
+    # A freeze lasts from `starts_at` to `ends_at`.
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=300)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["kind", "-created_at"]
+
+    def __str__(self) -> str:
+        where = self.host.name if self.host_id else (self.zone.name if self.zone_id else "?")
+        return f"{self.get_kind_display()} for {where}: {self.reason}"
+
+    @property
+    def where(self):
+        """The zone it belongs to (the policy's question), the host's when it is for one."""
+        return self.host.zone if self.host_id else self.zone

@@ -21,11 +21,9 @@ are told by e-mail.
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from cronsim import CronSim, CronSimError
+from cronsim import CronSim
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -34,7 +32,8 @@ from hosts.models import Host
 from remora_admin.access.policy import Action, people_who_may
 from remora_admin.audit.log import record
 
-from . import alerts
+from . import alerts, maintenance
+from .cron import check_cron, next_times, zone_info
 from .launch import LaunchRefused, NotAllowed, launch
 from .models import FINISHED, Alert, JobRun, Occurrence, Schedule
 from .recipes import get
@@ -47,62 +46,6 @@ EVENTS = {
     Out.SKIPPED: "schedule.skipped",
     Out.REFUSED: "schedule.refused",
 }
-
-
-def zone_info(name: str) -> ZoneInfo:
-    """The IANA time zone, or ValidationError in words."""
-    if name not in _zones():
-        raise ValidationError(
-            f"“{name}” is not an IANA time zone: write one such as Europe/Berlin, "
-            "America/New_York or UTC."
-        )
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValidationError(f"The time zone “{name}” cannot be loaded here.") from None
-
-
-def _zones() -> set[str]:
-    global _ZONES
-    if _ZONES is None:
-        _ZONES = available_timezones() | {"UTC"}
-    return _ZONES
-
-
-_ZONES: set[str] | None = None
-
-
-def check_cron(expression: str) -> str:
-    """The expression, tidied, or ValidationError in words. Five fields: at most once a minute."""
-    tidy = " ".join(expression.split())
-    fields = tidy.split(" ") if tidy else []
-    if len(fields) == 6:
-        raise ValidationError(
-            "Six fields: a seconds field is not allowed. A schedule fires at most once a minute "
-            "(minute hour day-of-month month day-of-week)."
-        )
-    if len(fields) != 5:
-        raise ValidationError(
-            "A cron expression has five fields: minute hour day-of-month month day-of-week "
-            "(e.g. 30 2 * * * for 02:30 every day)."
-        )
-    try:
-        CronSim(tidy, datetime(2026, 1, 1, tzinfo=UTC))
-    except CronSimError as error:
-        raise ValidationError(f"“{tidy}” is not a valid cron expression: {error}.") from None
-    return tidy
-
-
-def next_times(expression: str, tz: str, after: datetime, count: int = 5) -> list[datetime]:
-    """The next `count` times the expression fires after `after`, in the time zone `tz`."""
-    times = CronSim(expression, after.astimezone(zone_info(tz)))
-    found = []
-    for _ in range(count):
-        try:
-            found.append(next(times))
-        except StopIteration:
-            break
-    return found
 
 
 def due_times(schedule: Schedule, now: datetime) -> list[datetime]:
@@ -247,6 +190,13 @@ def _launch(schedule: Schedule, occurrence: Occurrence, catching_up: int) -> tup
     hosts = targets(schedule)
     if not hosts:
         return "no active host to run on", Out.SKIPPED, None
+    held = []
+    if recipe.changes_host:  # windows and freezes: only where the host may be changed now
+        rules = {h.pk: maintenance.window_rule(h, timezone.now()) for h in hosts}
+        held = [rule for rule in rules.values() if rule]
+        hosts = [h for h in hosts if not rules[h.pk]]
+        if not hosts:
+            return "; ".join(held), Out.SKIPPED, None
     try:
         runs = launch(schedule.owner, recipe, hosts, dict(schedule.params), second_factor=True)
     except NotAllowed as refused:
@@ -255,6 +205,8 @@ def _launch(schedule: Schedule, occurrence: Occurrence, catching_up: int) -> tup
     except LaunchRefused as refused:
         return f"refused: {refused}", Out.REFUSED, None
     note = f"{len(runs)} run(s) on {', '.join(h.name for h in hosts)}"
+    if held:
+        note += f"; not on: {'; '.join(held)}"
     if catching_up:
         note += f", catching up once for {catching_up} missed time(s)"
     return note, Out.LAUNCHED, runs[0].batch
@@ -362,3 +314,26 @@ def _describe_row(schedule: Schedule) -> dict[str, Any]:
         "grace_minutes": schedule.grace_minutes, "enabled": schedule.enabled,
         "owner": str(schedule.owner or ""),
     }  # fmt: skip
+
+
+HEALTH_CRON = "*/5 * * * *"
+
+
+def ensure_health_checks(owner: Any, cron: str = HEALTH_CRON) -> list[Schedule]:
+    """The built-in health schedules: `service_health` on every host of each service kind,
+    every five minutes, as `owner`. Creates the missing ones (audited); leaves existing ones as
+    people may have changed them. Returns those it created."""
+    from hosts.models import ServiceKind
+
+    created = []
+    for kind in ServiceKind.values:
+        name = f"health-{kind.replace('_', '-')}"
+        if Schedule.objects.filter(name=name).exists():
+            continue
+        values = {"name": name, "service_kind": kind, "cron": check_cron(cron),
+                  "timezone": "UTC", "missed": Schedule.Missed.SKIP, "skip_while_running": True,
+                  "grace_minutes": 5, "enabled": True}  # fmt: skip
+        created.append(
+            save(owner, values, [], "service_health", {"service": kind, "lag_limit": 60})
+        )
+    return created

@@ -13,7 +13,7 @@ from hosts.credentials import CredentialError, decrypt
 from remora_admin.access.policy import decide
 from remora_admin.audit.log import record
 
-from . import alerts, queue, ssh
+from . import alerts, health, queue, ssh
 from .hostkeys import flag_host_key
 from .models import HostLock, JobRun, PlanStep, RunState
 from .output import OutputWriter
@@ -124,6 +124,7 @@ def execute_run(run_id: int) -> str:
         queue.enqueue_advance(batch_id)
     run = JobRun.objects.select_related("host").filter(pk=run_id).first()
     if run is not None:
+        health.record_result(run)
         alerts.after_scheduled_run(run)
     return outcome
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_keys, views_plan, views_schedules
+from . import views, views_keys, views_maintenance, views_plan, views_schedules
 
 app_name = "jobs"
 urlpatterns = [
@@ -27,6 +27,13 @@ urlpatterns = [
         views_schedules.schedule_toggle,
         {"enable": False},
         name="schedule_disable",
+    ),
+    path("maintenance/", views_maintenance.maintenance_page, name="maintenance"),
+    path("maintenance/new/", views_maintenance.maintenance_new, name="maintenance_new"),
+    path(
+        "maintenance/<int:pk>/delete/",
+        views_maintenance.maintenance_delete,
+        name="maintenance_delete",
     ),
     path("alerts/", views_schedules.alert_list, name="alerts"),
     path(

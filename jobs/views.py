@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 
 from hosts.models import Host
 from remora_admin.access.guards import get_for_user, require
-from remora_admin.access.policy import Action, can, scope
+from remora_admin.access.policy import Action, can, holds_globally, scope
 
 from . import launch as launching
 from . import recipes
@@ -146,6 +146,7 @@ def launch(request: HttpRequest, name: str) -> HttpResponse:
                     params,
                     dry_run="dry_run" in request.POST,
                     request=request,
+                    override_freeze=request.POST.get("override_freeze", "")[:300],
                 )
             except launching.LaunchRefused as refusal:
                 # Said once: what the page already shows above is not repeated in the form.
@@ -153,6 +154,10 @@ def launch(request: HttpRequest, name: str) -> HttpResponse:
                 for r in refusal.refusals or [launching.Refusal("", str(refusal), None)]:
                     if not (r.target == host and r.code in shown):
                         form.add_error(None, r.message)
+                frozen = any(r.code == "frozen" for r in refusal.refusals)
+                context["may_override"] = frozen and holds_globally(
+                    request.user, Action.MANAGE_ACCESS
+                )
             except QueueUnavailable as exc:
                 return render(request, "503.html", {"message": str(exc)}, status=503)
             else:

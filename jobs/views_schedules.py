@@ -14,7 +14,8 @@ from hosts.models import Host
 from remora_admin.access.guards import require, requires
 from remora_admin.access.policy import Action, can, holds_globally, scope
 
-from . import alerts, recipes, schedules
+from . import alerts, maintenance, recipes, schedules
+from .cron import zones
 from .forms import ScheduleForm
 from .models import Alert, Schedule
 
@@ -119,7 +120,14 @@ def _edit(request: HttpRequest, schedule: Schedule | None) -> HttpResponse:
         targets = form.targets()
         refused = [h.name for h in targets if not can(request.user, recipe.needs, h)]
         blocked = [h.name for h in targets if not recipe.applies_to(h)]
-        if refused:
+        unwindowed = maintenance.missing_windows(targets) if recipe.changes_host else []
+        if unwindowed:
+            form.add_error(
+                None,
+                f"{recipe.title} changes hosts, and the zone of {', '.join(unwindowed)} requires "
+                "a maintenance window for such schedules: add one first.",
+            )
+        elif refused:
             form.add_error(None, f"You may not run {recipe.title} on {', '.join(refused)}.")
         elif blocked:
             form.add_error(None, f"{recipe.title} does not apply to {', '.join(blocked)}.")
@@ -140,7 +148,7 @@ def _edit(request: HttpRequest, schedule: Schedule | None) -> HttpResponse:
         "recipe": recipe,
         "form": form,
         "params_form": params_form,
-        "zones": sorted(schedules._zones()),
+        "zones": sorted(zones()),
     }
     return render(request, "jobs/schedule_form.html", context, status=400 if form.errors or
                   params_form.errors else 200)  # fmt: skip

@@ -214,6 +214,8 @@ if not REMORA_CREDENTIALS_KEYS and DEBUG:
     REMORA_CREDENTIALS_KEYS = ["ZGV2ZWxvcG1lbnQtb25seS1rZXktZG8tbm90LXVzZTA="]
 # Jobs: stored output per run is capped at this many bytes (the rest is counted, not kept).
 REMORA_RUN_OUTPUT_LIMIT = env_int("REMORA_RUN_OUTPUT_LIMIT", 64 * 1024 * 1024, minimum=1024)
+# A service is marked failed, and alerted on, after this many health checks in a row failed.
+REMORA_CHECK_FAILURES = env_int("REMORA_CHECK_FAILURES", 3, minimum=1, maximum=100)
 # A running run whose worker has not reported for this long is marked lost.
 REMORA_RUN_HEARTBEAT_TIMEOUT = env_int("REMORA_RUN_HEARTBEAT_TIMEOUT", 30, minimum=5)
 # Where `make lab` records its hosts; `make run` points the demo inventory at them (lab_demo.py).

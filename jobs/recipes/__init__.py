@@ -10,7 +10,17 @@ lists its recipes in `RECIPES`. The registry is built here from one explicit lis
 one per service kind: importing a module registers nothing by itself.
 """
 
-from . import failover, frontend, maintenance, mariadb, mariadb_replica, nfs, perlbal, system
+from . import (
+    failover,
+    frontend,
+    health,
+    maintenance,
+    mariadb,
+    mariadb_replica,
+    nfs,
+    perlbal,
+    system,
+)
 from .base import (
     CATEGORY_ACTION,
     REGISTRY,
@@ -25,7 +35,9 @@ from .base import (
     secret_env,
 )
 
-MODULES = (system, mariadb, mariadb_replica, nfs, frontend, perlbal, failover, maintenance)
+MODULES = (
+    system, mariadb, mariadb_replica, nfs, frontend, perlbal, failover, maintenance, health,
+)  # fmt: skip
 for _module in MODULES:
     for _recipe in _module.RECIPES:
         register(_recipe)

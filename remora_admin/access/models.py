@@ -32,6 +32,10 @@ class Zone(models.Model):
         default=False,
         help_text="Provisioning runs wait for a second person's approval.",
     )
+    requires_window = models.BooleanField(
+        default=False,
+        help_text="Every schedule of a host-changing recipe here needs a maintenance window.",
+    )
 
     class Meta:
         ordering = ["name"]

@@ -61,6 +61,8 @@ ACTIONS: dict[str, str] = {
     "run.lost": "a run's worker stopped reporting; the run was marked lost",
     "run.redelivered": "a queued run missing from Redis was delivered again",
     "run.refused_by_policy": "a worker refused a run: its requester's right ended since launch",
+    "run.freeze_overridden": "a superadmin launched a host-changing run during a freeze, with a "
+    "reason",
     # Growth plans
     "plan.applied": "someone applied a growth plan: its ordered steps, parameters and inputs",
     "plan.refused": "applying or resuming a growth plan was refused (rights, hosts, parameters)",
@@ -81,6 +83,7 @@ ACTIONS: dict[str, str] = {
     "run, a changed host key (once until it recovers)",
     "alert.cleared": "the condition behind an alert recovered",
     "alert.acknowledged": "a person said they are on an alert",
+    "service.state_changed": "a health check changed a service's state (running, degraded, failed)",
 }
 
 ROW_MODELS: dict[str, str] = {
@@ -89,6 +92,7 @@ ROW_MODELS: dict[str, str] = {
     "service": "a service",
     "growthphase": "a growth phase",
     "placement": "a service placement of a phase",
+    "maintenance": "a maintenance window or freeze",
     "schedule": "a schedule (a recipe that runs by itself)",
     "credential": "an SSH credential",
     "grant": "a grant (through the admin)",

@@ -158,6 +158,26 @@ EXPECTED: dict[str, tuple[str, str] | dict[str, tuple[str, str]]] = {
             "LOG 403 403 403 302 404 404 404 403 302",
         ),
     },
+    "jobs:maintenance": (
+        "LOG 403 200 200 200 200 200 200 200 200",
+        "LOG 403 200 200 200 200 200 200 200 200",
+    ),
+    # Windows and freezes: whoever manages schedules in a zone.
+    "jobs:maintenance_new": (
+        "LOG 403 403 403 200 403 403 200 403 200",
+        "LOG 403 403 403 200 403 403 200 403 200",
+    ),
+    # The first role that may remove the window does; for the roles after it, it is gone.
+    "jobs:maintenance_delete": {
+        "beamrider window": (
+            "405 405 405 405 405 405 405 405 405 405",
+            "LOG 403 404 404 404 403 403 302 404 404",
+        ),
+        "sunjammer window": (
+            "405 405 405 405 405 405 405 405 405 405",
+            "LOG 403 403 403 302 404 404 404 404 404",
+        ),
+    },
     "jobs:alerts": (
         "LOG 403 200 200 200 200 200 200 200 200",
         "LOG 403 200 200 200 200 200 200 200 200",
@@ -478,6 +498,17 @@ def _alert_on(host: str) -> dict:
     return {"pk": alert.pk}
 
 
+def _window_in(zone: str) -> dict:
+    from jobs.models import Maintenance
+    from remora_admin.access.models import Zone
+
+    window = Maintenance.objects.create(
+        kind="window", zone=Zone.objects.get(name=zone), cron="0 2 * * 0", duration_minutes=60,
+        reason="weekly",
+    )  # fmt: skip
+    return {"pk": window.pk}
+
+
 def _grant_of(username: str) -> dict:
     return {"pk": Grant.objects.get(user__username=username).pk}
 
@@ -498,6 +529,8 @@ TARGETS = {
     "beamrider plan": lambda cast: _plan_on("beamrider", cast.alice),
     "beamrider schedule": lambda cast: _schedule_on("beamrider", cast.alice),
     "beamrider alert": lambda cast: _alert_on("beamrider"),
+    "beamrider window": lambda cast: _window_in("beamrider"),
+    "sunjammer window": lambda cast: _window_in("sunjammer"),
     "sunjammer alert": lambda cast: _alert_on("sunjammer"),
     "sunjammer schedule": lambda cast: _schedule_on("sunjammer", cast.erin),
     "sunjammer plan": lambda cast: _plan_on("sunjammer", cast.erin),

@@ -328,6 +328,14 @@ def test_the_seed_plan_grows_the_stack_from_nothing_to_phase_3(
         for secret in SECRETS.values():
             assert secret not in said and secret not in run.script
     timed("every recipe again: already in place", started)
+
+    # Every service's health check, on the stack the plan built: all healthy.
+    started = time.monotonic()
+    for placement in phase(3).placements.select_related("host"):
+        check = run_recipe("service_health", placement.host.name, {"service": placement.kind})
+        assert check.state == RunState.SUCCEEDED, (placement.kind, placement.host, output(check))
+        assert "healthy:" in output(check)
+    timed("every service's health check: healthy", started)
     RESULTS["every recipe again s"] = round(time.monotonic() - started, 1)
 
     print("\ntimeline:")

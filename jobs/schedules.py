@@ -35,7 +35,7 @@ from remora_admin.audit.log import record
 from . import alerts, maintenance
 from .cron import check_cron, next_times, zone_info
 from .launch import LaunchRefused, NotAllowed, launch
-from .models import FINISHED, Alert, JobRun, Occurrence, Schedule
+from .models import FINISHED, Alert, JobRun, Maintenance, Occurrence, Schedule
 from .recipes import get
 
 log = logging.getLogger(__name__)
@@ -337,3 +337,55 @@ def ensure_health_checks(owner: Any, cron: str = HEALTH_CRON) -> list[Schedule]:
             save(owner, values, [], "service_health", {"service": kind, "lag_limit": 60})
         )
     return created
+
+
+def ensure_demo_maintenance(owner: Any) -> list[str]:
+    """The demo's maintenance, as `owner` (make run with the lab up): beamrider's nightly and
+    Sunday windows, a nightly MariaDB backup inside the first, weekly security upgrades inside
+    the second, and the health checks. Creates what is missing; says what it made."""
+    from hosts.models import Host as Inventory
+    from remora_admin.access.models import Zone
+
+    made = []
+    beamrider = Zone.objects.filter(name="beamrider").first()
+    host = Inventory.objects.filter(name="beamrider").first()
+    if beamrider is None or host is None:
+        return made
+    for cron, minutes, reason in (
+        ("0 1 * * *", 120, "nightly: backups"),
+        ("0 2 * * 0", 240, "Sundays: security upgrades and reboots"),
+    ):
+        if not Maintenance.objects.filter(zone=beamrider, cron=cron).exists():
+            window = Maintenance.objects.create(
+                kind=Maintenance.Kind.WINDOW, zone=beamrider, cron=cron, timezone="UTC",
+                duration_minutes=minutes, reason=reason, created_by=owner,
+            )  # fmt: skip
+            after = {"cron": cron, "minutes": minutes, "reason": reason}
+            record("maintenance.created", actor=owner, target=window, zone=beamrider.name,
+                   details={"after": after})  # fmt: skip
+            made.append(f"window {reason}")
+    demo = (
+        ("beamrider-backup", "mariadb_backup", "30 1 * * *", {"keep": 7}),
+        ("beamrider-upgrades", "security_upgrades", "30 2 * * 0", {}),
+    )
+    for name, recipe, cron, given in demo:
+        if Schedule.objects.filter(name=name).exists():
+            continue
+        form = get(recipe).form(given, host=host, fill_missing=True)
+        if not form.is_valid():
+            made.append(f"not {name}: {form.errors.as_text()}")
+            continue
+        params = storable(form.cleaned_data)
+        values = {"name": name, "service_kind": "", "cron": cron, "timezone": "UTC",
+                  "missed": Schedule.Missed.RUN_ONCE, "skip_while_running": True,
+                  "grace_minutes": 30, "enabled": True}  # fmt: skip
+        save(owner, values, [host], recipe, params)
+        made.append(f"schedule {name}")
+    made += [f"schedule {s.name}" for s in ensure_health_checks(owner)]
+    return made
+
+
+def storable(values: dict[str, Any]) -> dict[str, Any]:
+    """A form's cleaned values as a schedule keeps them (JSON: other types as text)."""
+    simple = str | int | float | bool | None | list
+    return {k: (v if isinstance(v, simple) else str(v)) for k, v in values.items()}

@@ -137,7 +137,7 @@ def _edit(request: HttpRequest, schedule: Schedule | None) -> HttpResponse:
                 form.cleaned_data,
                 targets,
                 recipe.name,
-                _json_safe(params_form.cleaned_data),
+                schedules.storable(params_form.cleaned_data),
                 instance=schedule,
                 request=request,
             )
@@ -152,11 +152,6 @@ def _edit(request: HttpRequest, schedule: Schedule | None) -> HttpResponse:
     }
     return render(request, "jobs/schedule_form.html", context, status=400 if form.errors or
                   params_form.errors else 200)  # fmt: skip
-
-
-def _json_safe(values: dict) -> dict:
-    return {k: (v if isinstance(v, str | int | float | bool | None | list) else str(v))
-            for k, v in values.items()}  # fmt: skip
 
 
 @requires(Action.VIEW)

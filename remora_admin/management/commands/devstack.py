@@ -23,7 +23,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
 from jobs import ssh
-from jobs.schedules import ensure_health_checks
+from jobs.schedules import ensure_demo_maintenance
 from remora_admin import devredis, lab_demo
 from remora_admin.access.management.commands.load_demo_users import (
     DEMO_PASSWORD,
@@ -177,9 +177,9 @@ class Command(BaseCommand):
                 return
             for line in lab_demo.adopt(state):
                 self.stdout.write(f"Lab: {line}")
-            created = ensure_health_checks(lab_demo.lead_admin())
-            if created:
-                self.stdout.write(f"Lab: health checks every five minutes ({len(created)} kinds)")
+            made = ensure_demo_maintenance(lab_demo.lead_admin())
+            if made:
+                self.stdout.write("Lab: maintenance set up: " + ", ".join(made))
         except (lab_demo.LabUnusable, ssh.SSHFailure) as exc:
             self.stdout.write(f"Lab: not used: {exc}")
 

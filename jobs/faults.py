@@ -13,7 +13,7 @@ from rq.job import Job, NoSuchJobError
 
 from remora_admin.audit.log import record
 
-from . import queue
+from . import alerts, queue
 from .models import HostLock, JobRun, RunState
 from .states import transition
 
@@ -44,6 +44,7 @@ def reap_lost_runs() -> list[int]:
             if not moved:
                 continue
             HostLock.objects.filter(run=run).delete()
+        alerts.after_scheduled_run(run)  # a scheduled run lost is a failed one
         lost.append(run.pk)
     # A lock whose run has finished (any way at all) is freed too.
     HostLock.objects.exclude(run__state=RunState.RUNNING).delete()

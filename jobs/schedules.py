@@ -320,9 +320,10 @@ HEALTH_CRON = "*/5 * * * *"
 
 
 def ensure_health_checks(owner: Any, cron: str = HEALTH_CRON) -> list[Schedule]:
-    """The built-in health schedules: `service_health` on every host of each service kind,
-    every five minutes, as `owner`. Creates the missing ones (audited); leaves existing ones as
-    people may have changed them. Returns those it created."""
+    """The built-in health schedules, as `owner`: `service_health` on every host of each
+    service kind every five minutes, and every active host's disk usage every half hour.
+    Creates the missing ones (audited); leaves existing ones as people may have changed them.
+    Returns those it created."""
     from hosts.models import ServiceKind
 
     created = []
@@ -336,6 +337,13 @@ def ensure_health_checks(owner: Any, cron: str = HEALTH_CRON) -> list[Schedule]:
         created.append(
             save(owner, values, [], "service_health", {"service": kind, "lag_limit": 60})
         )
+    hosts = list(Host.objects.filter(active=True))
+    if hosts and not Schedule.objects.filter(name="health-disk").exists():
+        values = {"name": "health-disk", "service_kind": "", "cron": "*/30 * * * *",
+                  "timezone": "UTC", "missed": Schedule.Missed.SKIP, "skip_while_running": True,
+                  "grace_minutes": 10, "enabled": True}  # fmt: skip
+        # A filesystem over 90 % fails the run: the schedule's alert for that host says so.
+        created.append(save(owner, values, hosts, "disk_usage", {"threshold": 90}))
     return created
 
 

@@ -19,12 +19,12 @@ def test_the_demo_maintenance_is_made_once_and_its_times_fall_in_its_windows(top
     lead = get_user_model().objects.create_superuser("bernie", "b@example.org", "pw-lead-12")
     made = schedules.ensure_demo_maintenance(lead)
     assert "schedule beamrider-backup" in made and "schedule beamrider-upgrades" in made
-    assert sum(m.startswith("schedule health-") for m in made) == 6
+    assert sum(m.startswith("schedule health-") for m in made) == 7  # six kinds and the disks
     assert Maintenance.objects.filter(kind="window").count() == 2
     assert schedules.ensure_demo_maintenance(lead) == []  # once
     backup = Schedule.objects.get(name="beamrider-backup")
     assert backup.params["database"] == "remora" and backup.params["keep"] == 7
-    assert AuditEvent.objects.filter(action="schedule.created").count() == 8
+    assert AuditEvent.objects.filter(action="schedule.created").count() == 9
     beamrider = backup.hosts.get()
     for name in ("beamrider-backup", "beamrider-upgrades"):
         schedule = Schedule.objects.get(name=name)

@@ -221,10 +221,11 @@ REMORA_RUN_HEARTBEAT_TIMEOUT = env_int("REMORA_RUN_HEARTBEAT_TIMEOUT", 30, minim
 # Where `make lab` records its hosts; `make run` points the demo inventory at them (lab_demo.py).
 REMORA_LAB_STATE_FILE = os.environ.get("REMORA_LAB_STATE_FILE", "/run/remora-lab/state.json")
 
-# E-mail (alerts, disabled schedules): SMTP at REMORA_SMTP_HOST; without one, mail is written to
-# the process's standard output (the service's journal) instead of being sent.
+# E-mail (alerts, disabled schedules): SMTP at REMORA_SMTP_HOST, by default the machine's own
+# mail server (localhost:25) in production; in development, without a host, mail is written to
+# standard output instead of being sent.
 DEFAULT_FROM_EMAIL = os.environ.get("REMORA_MAIL_FROM", "remora-admin@localhost")
-_SMTP_HOST = os.environ.get("REMORA_SMTP_HOST", "")
+_SMTP_HOST = os.environ.get("REMORA_SMTP_HOST", "" if DEBUG else "localhost")
 MAILERS = {
     "default": {
         "BACKEND": "django.core.mail.backends.smtp.EmailBackend",

@@ -218,6 +218,10 @@ REMORA_RUN_OUTPUT_LIMIT = env_int("REMORA_RUN_OUTPUT_LIMIT", 64 * 1024 * 1024, m
 REMORA_CHECK_FAILURES = env_int("REMORA_CHECK_FAILURES", 3, minimum=1, maximum=100)
 # A running run whose worker has not reported for this long is marked lost.
 REMORA_RUN_HEARTBEAT_TIMEOUT = env_int("REMORA_RUN_HEARTBEAT_TIMEOUT", 30, minimum=5)
+# The audit log's copy off the box: file:/path (append-only; verification compares with it),
+# syslog (local), syslog:HOST:PORT (remote, UDP) or none. Production: a file on storage the
+# database's owner cannot rewrite, or a remote syslog.
+REMORA_AUDIT_SINK = os.environ.get("REMORA_AUDIT_SINK", f"file:{VAR_DIR / 'audit-sink.jsonl'}")
 # Where `make lab` records its hosts; `make run` points the demo inventory at them (lab_demo.py).
 REMORA_LAB_STATE_FILE = os.environ.get("REMORA_LAB_STATE_FILE", "/run/remora-lab/state.json")
 

@@ -9,6 +9,9 @@ import os
 os.environ.setdefault("DEBUG", "true")
 os.environ.setdefault("DATABASE_URL", "mysql://root:@127.0.0.1:3306/remora")
 os.environ["REDIS_URL"] = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# Each test starts its chain afresh: a shared off-box copy would not match. The sink's own tests
+# give each test a file of its own.
+os.environ.setdefault("REMORA_AUDIT_SINK", "none")
 
 from remora_admin.settings import *  # noqa: E402, F403
 

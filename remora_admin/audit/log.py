@@ -15,6 +15,7 @@ from django.db import IntegrityError, models, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from . import sink
 from .catalogue import meaning
 from .models import GENESIS_HASH, HASHED_FIELDS, AuditEvent, ChainHead, chain_hash
 
@@ -121,6 +122,8 @@ def record(
         event.hash = event.compute_hash()
         event.save()
         ChainHead.objects.filter(id=1).update(sequence=event.sequence, hash=event.hash)
+        # Off the box once committed (an event that rolls back never leaves).
+        transaction.on_commit(sink.flush_after_commit)
     return event
 
 

@@ -110,3 +110,14 @@ class ChainHead(models.Model):
 
     def __str__(self) -> str:
         return f"audit chain head at #{self.sequence}"
+
+
+class SinkCursor(models.Model):
+    """How far the off-box copy (the sink) has been written: the last sequence sent there.
+    Locked by the process writing to the sink, so each event is sent once, in order."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    sequence = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"audit sink written up to #{self.sequence}"

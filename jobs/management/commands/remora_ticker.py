@@ -7,13 +7,17 @@ from jobs.batches import stalled
 from jobs.faults import reap_lost_runs, reconcile_queue
 from jobs.queue import enqueue_advance
 from jobs.schedules import tick as fire_schedules
+from remora_admin.audit import sink
+
+CHECKPOINT_EVERY = 3600.0  # seconds between the audit chain's checkpoints off the box
 
 
 class Command(BaseCommand):
     help = (
         "The periodic tick: reap lost runs, re-queue runs missing from Redis, and ask a "
         "worker to move on growth plans whose step ended (a rejection, a lost run), and fire "
-        "the schedules that are due (each time exactly once, across ticker processes)."
+        "the schedules that are due (each time exactly once, across ticker processes); send the "
+        "audit log's new events off the box and, hourly, a checkpoint of its head."
     )
 
     def add_arguments(self, parser) -> None:
@@ -29,11 +33,16 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+        last_checkpoint = -CHECKPOINT_EVERY  # one at the first tick
         while not stopping:
             lost, redelivered = reap_lost_runs(), reconcile_queue()
             for batch_id in stalled():
                 enqueue_advance(batch_id)
             fired = fire_schedules()
+            sink.flush_after_commit()  # what a process that died before its flush left
+            if time.monotonic() - last_checkpoint >= CHECKPOINT_EVERY:
+                sink.checkpoint_safely()
+                last_checkpoint = time.monotonic()
             if lost or redelivered:
                 self.stdout.write(f"Marked lost: {lost}; delivered again: {redelivered}")
             if fired:

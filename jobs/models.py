@@ -288,6 +288,7 @@ class Alert(models.Model):
         MISSED = "missed", "Scheduled run did not run"
         RUN_FAILED = "run_failed", "Scheduled run failed"
         HOST_KEY = "host_key", "Host key changed"
+        AUDIT_CHAIN = "audit_chain", "Audit chain broken"
 
     kind = models.CharField(max_length=12, choices=Kind.choices)
     key = models.CharField(max_length=200, db_index=True)  # which condition

@@ -72,6 +72,11 @@ ACTIONS: dict[str, str] = {
     "plan.step_failed": "a plan step failed; the steps after it wait",
     "plan.resumed": "someone resumed a stopped plan from its failed step",
     "plan.succeeded": "every step of a plan succeeded; the stack is in the plan's phase",
+    # The audit log itself
+    "audit.verify_requested": "someone (or the daily check) asked for the chain to be verified",
+    "audit.verified": "a verification found the chain intact and matching its copy off the box",
+    "audit.chain_broken": "a verification found the chain broken or rewritten (the first bad "
+    "event is named)",
     # Schedules
     "schedule.fired": "a schedule's time came and its runs were launched as its owner",
     "schedule.skipped": "a schedule's time came and was skipped (previous run going, no host)",

@@ -121,3 +121,30 @@ class SinkCursor(models.Model):
 
     def __str__(self) -> str:
         return f"audit sink written up to #{self.sequence}"
+
+
+class ChainVerification(models.Model):
+    """One verification of the chain (asked from the browser, or the daily one): the chain's
+    own links, then the copy off the box."""
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    checked = models.PositiveBigIntegerField(default=0)
+    copy_checked = models.PositiveBigIntegerField(null=True, blank=True)  # None: no file copy
+    broken_at = models.PositiveBigIntegerField(null=True, blank=True)  # the first bad event
+    reason = models.CharField(max_length=300, blank=True)
+    seconds = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at"]
+
+    def __str__(self) -> str:
+        return f"chain verification of {self.requested_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def ok(self) -> bool:
+        return self.finished_at is not None and self.broken_at is None

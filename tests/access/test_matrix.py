@@ -319,6 +319,16 @@ EXPECTED: dict[str, tuple[str, str] | dict[str, tuple[str, str]]] = {
         "LOG 403 403 403 403 403 403 403 200 200",
         "LOG 403 403 403 403 403 403 403 200 200",
     ),
+    "audit:verify": (
+        "405 405 405 405 405 405 405 405 405 405",
+        "LOG 403 403 403 403 403 403 403 302 302",
+    ),
+    "audit:verification": {
+        "a verification": (
+            "LOG 403 403 403 403 403 403 403 302 302",
+            "LOG 403 403 403 403 403 403 403 302 302",
+        ),
+    },
     "jobs:runs": (
         "LOG 200 200 200 200 200 200 200 200 200",
         "LOG 200 200 200 200 200 200 200 200 200",
@@ -509,6 +519,15 @@ def _window_in(zone: str) -> dict:
     return {"pk": window.pk}
 
 
+def _verification() -> dict:
+    from django.utils import timezone
+
+    from remora_admin.audit.models import ChainVerification
+
+    done = ChainVerification.objects.create(finished_at=timezone.now(), checked=1, seconds=0.1)
+    return {"pk": done.pk}
+
+
 def _grant_of(username: str) -> dict:
     return {"pk": Grant.objects.get(user__username=username).pk}
 
@@ -530,6 +549,7 @@ TARGETS = {
     "beamrider schedule": lambda cast: _schedule_on("beamrider", cast.alice),
     "beamrider alert": lambda cast: _alert_on("beamrider"),
     "beamrider window": lambda cast: _window_in("beamrider"),
+    "a verification": lambda cast: _verification(),
     "sunjammer window": lambda cast: _window_in("sunjammer"),
     "sunjammer alert": lambda cast: _alert_on("sunjammer"),
     "sunjammer schedule": lambda cast: _schedule_on("sunjammer", cast.erin),

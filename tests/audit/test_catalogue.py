@@ -27,6 +27,10 @@ BUILT_NAMES = {
     ("jobs/states.py", "audit_action or f'run.{to}'"),  # run.<state>
     ("jobs/batches.py", "action"),  # plan.step_<what happened>, each catalogued
     ("jobs/schedules.py", "EVENTS[outcome]"),  # schedule.fired|skipped|refused
+    (
+        "remora_admin/audit/verification.py",
+        "'audit.verified' if broken_at is None else 'audit.chain_broken'",
+    ),
     ("jobs/schedules.py", "'schedule.created' if before is None else 'schedule.updated'"),
     ("jobs/launch.py", "'access.denied' if by_policy else 'run.refused'"),
     (

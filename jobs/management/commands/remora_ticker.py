@@ -1,11 +1,13 @@
+import contextlib
 import signal
 import time
 
 from django.core.management.base import BaseCommand
 
+from jobs import audit_checks
 from jobs.batches import stalled
 from jobs.faults import reap_lost_runs, reconcile_queue
-from jobs.queue import enqueue_advance
+from jobs.queue import QueueUnavailable, enqueue_advance
 from jobs.schedules import tick as fire_schedules
 from remora_admin.audit import sink
 
@@ -43,6 +45,8 @@ class Command(BaseCommand):
             if time.monotonic() - last_checkpoint >= CHECKPOINT_EVERY:
                 sink.checkpoint_safely()
                 last_checkpoint = time.monotonic()
+                with contextlib.suppress(QueueUnavailable):  # asked again at the next one
+                    audit_checks.daily()  # the chain verified once a day, by a worker
             if lost or redelivered:
                 self.stdout.write(f"Marked lost: {lost}; delivered again: {redelivered}")
             if fired:

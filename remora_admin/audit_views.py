@@ -2,7 +2,10 @@
 the page needs access's policy to decide who may read the log."""
 
 import re
+from datetime import UTC, datetime, timedelta
 
+from django import forms
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
@@ -13,6 +16,7 @@ from jobs import audit_checks
 from jobs.queue import QueueUnavailable
 from remora_admin.access.guards import requires
 from remora_admin.access.policy import Action
+from remora_admin.audit.catalogue import all_actions, groups
 from remora_admin.audit.models import AuditEvent, ChainVerification
 
 PAGE_SIZE = 50
@@ -31,22 +35,84 @@ def parse_sequence(raw: str) -> int | None:
     return value if value <= MAX_SEQUENCE else None
 
 
+class ReviewFilter(forms.Form):
+    """The review page's filters, all in the URL (shareable; the back button works)."""
+
+    person = forms.CharField(required=False, max_length=150)
+    group = forms.ChoiceField(required=False)
+    action = forms.ChoiceField(required=False)
+    zone = forms.CharField(required=False, max_length=64)
+    host = forms.CharField(required=False, max_length=63)
+    outcome = forms.ChoiceField(
+        required=False, choices=[("", "Any outcome"), ("refused", "Refusals and denials")]
+    )
+    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    q = forms.CharField(required=False, max_length=100, label="Search")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["group"].choices = [("", "Any kind"), *[(g, g) for g in sorted(groups())]]
+        self.fields["action"].choices = [("", "Any action"), *[(a, a) for a in all_actions()]]
+
+    def apply(self, events):
+        """The events matching every filter given (an invalid filter matches nothing)."""
+        if not self.is_valid():
+            return events.none()
+        f = self.cleaned_data
+        if f["person"]:
+            events = events.filter(actor_name=f["person"])
+        if f["group"]:
+            events = events.filter(action__startswith=f"{f['group']}.")
+        if f["action"]:
+            events = events.filter(action=f["action"])
+        if f["zone"]:
+            events = events.filter(zone=f["zone"])
+        if f["host"]:
+            host = f["host"]
+            events = events.filter(
+                Q(details__host=host)
+                | Q(target_type="hosts.host", target_repr=host)
+                | Q(target_repr__endswith=f" on {host}")
+            )
+        if f["outcome"] == "refused":
+            events = events.filter(Q(action__endswith="refused") | Q(action="access.denied"))
+        if f["since"]:
+            events = events.filter(occurred_at__gte=_day_start(f["since"]))
+        if f["until"]:
+            events = events.filter(occurred_at__lt=_day_start(f["until"]) + timedelta(days=1))
+        if f["q"]:
+            events = events.filter(Q(target_repr__icontains=f["q"]) | Q(details__icontains=f["q"]))
+        return events
+
+
+def _day_start(day):
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
 @requires(Action.READ_AUDIT)
 def event_list(request: HttpRequest) -> HttpResponse:
-    """The newest events first, paged by sequence (fast at any depth, unlike OFFSET)."""
-    events = AuditEvent.objects.all()
+    """The newest events first, filtered, paged by sequence (fast at any depth, unlike
+    OFFSET); the filters live in the URL and the rows update in place (htmx)."""
+    review = ReviewFilter(request.GET or None)
+    events = review.apply(AuditEvent.objects.all()) if review.is_bound else AuditEvent.objects.all()
     before = parse_sequence(request.GET.get("before", ""))
     if before is not None:
         events = events.filter(sequence__lt=before)
     page = list(events[: PAGE_SIZE + 1])
     has_more = len(page) > PAGE_SIZE
     page = page[:PAGE_SIZE]
+    kept = request.GET.copy()
+    kept.pop("before", None)
     context = {
         "events": page,
         "next_before": page[-1].sequence if has_more else None,
+        "review": review if review.is_bound else ReviewFilter(),
+        "filters": kept.urlencode(),
+        "filtered": bool(kept),
         "verification": ChainVerification.objects.select_related("requested_by").first(),
     }
-    template = "audit/event_list.html#page" if request.htmx else "audit/event_list.html"
+    template = "audit/event_list.html#rows" if request.htmx else "audit/event_list.html"
     return render(request, template, context)
 
 

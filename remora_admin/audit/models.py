@@ -81,7 +81,13 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-sequence"]
-        indexes = [models.Index(fields=["target_type", "target_id"])]
+        # Each filter of the review page with the paging order: newest first, by sequence.
+        indexes = [
+            models.Index(fields=["target_type", "target_id"]),
+            models.Index(fields=["action", "-sequence"], name="audit_action_seq"),
+            models.Index(fields=["zone", "-sequence"], name="audit_zone_seq"),
+            models.Index(fields=["actor_name", "-sequence"], name="audit_actor_seq"),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.sequence} {self.action} by {self.actor_name or 'system'}"

@@ -1,12 +1,15 @@
 """The audit log's page. In the wiring layer: remora_admin/audit imports nothing of ours, and
 the page needs access's policy to decide who may read the log."""
 
+import itertools
+import json
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 from django import forms
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.views.decorators.http import require_POST
@@ -17,6 +20,8 @@ from jobs.queue import QueueUnavailable
 from remora_admin.access.guards import requires
 from remora_admin.access.policy import Action
 from remora_admin.audit.catalogue import all_actions, groups
+from remora_admin.audit.export import csv_writer
+from remora_admin.audit.log import record
 from remora_admin.audit.models import AuditEvent, ChainVerification
 
 PAGE_SIZE = 50
@@ -116,6 +121,74 @@ def event_list(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
+# Every hashed field and the hash: an export can be checked event by event on its own.
+EXPORT_COLUMNS = ("sequence", "occurred_at", "actor_id", "actor_name", "action", "target_type",
+                  "target_id", "target_repr", "zone", "ip", "user_agent", "details",
+                  "previous_hash", "hash")  # fmt: skip
+EXPORT_CHUNK = 2000
+
+
+class _Line:
+    """A file-like object that hands back what the CSV writer wrote (for streaming)."""
+
+    def write(self, text: str) -> str:
+        return text
+
+
+def _streamed(events, since: int | None) -> Iterator[AuditEvent]:
+    """Every event of `events` newest first, read in keyset chunks (memory stays flat)."""
+    before = since
+    while True:
+        chunk = events if before is None else events.filter(sequence__lt=before)
+        rows = list(chunk.order_by("-sequence")[:EXPORT_CHUNK])
+        yield from rows
+        if len(rows) < EXPORT_CHUNK:
+            return
+        before = rows[-1].sequence
+
+
+def _cells(event: AuditEvent) -> list:
+    values = {name: getattr(event, name) for name in EXPORT_COLUMNS}
+    values["occurred_at"] = event.occurred_at.isoformat(timespec="microseconds")
+    values["details"] = json.dumps(event.details, sort_keys=True, ensure_ascii=False)
+    return [values[name] for name in EXPORT_COLUMNS]
+
+
+def _json_line(event: AuditEvent) -> str:
+    values = dict(zip(EXPORT_COLUMNS, _cells(event), strict=True))
+    values["details"] = event.details  # an object, not its text
+    return json.dumps(values, ensure_ascii=False, default=str) + "\n"
+
+
+@requires(Action.READ_AUDIT)
+def export(request: HttpRequest, fmt: str) -> HttpResponse:
+    """The current filter's events, streamed (CSV with formula cells neutralised, or JSON
+    Lines); the export itself is an audit event recording the filter."""
+    review = ReviewFilter(request.GET or None)
+    if review.is_bound and not review.is_valid():
+        return HttpResponseBadRequest("A filter is not valid: " + review.errors.as_text())
+    events = review.apply(AuditEvent.objects.all()) if review.is_bound else AuditEvent.objects.all()
+    # The export covers the log up to now: events written while it streams are left out.
+    head = AuditEvent.objects.order_by("-sequence").values_list("sequence", flat=True).first()
+    filters = {k: v for k, v in request.GET.items() if v}
+    record("audit.exported", request=request, target_type="audit log", target_repr=fmt,
+           details={"format": fmt, "filters": filters, "up_to": head})  # fmt: skip
+    rows = _streamed(events, (head or 0) + 1)
+    if fmt == "csv":
+        writer = csv_writer(_Line())
+        body = itertools.chain(
+            [writer.writerow(EXPORT_COLUMNS)], (writer.writerow(_cells(e)) for e in rows)
+        )
+        content_type, suffix = "text/csv; charset=utf-8", "csv"
+    else:
+        body = (_json_line(e) for e in rows)
+        content_type, suffix = "application/x-ndjson; charset=utf-8", "jsonl"
+    response = StreamingHttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="remora-audit.{suffix}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 @require_POST
 @requires(Action.READ_AUDIT)
 def verify(request: HttpRequest) -> HttpResponse:
@@ -142,6 +215,8 @@ def verification(request: HttpRequest, pk: int) -> HttpResponse:
 # Included as ("remora_admin.audit_views", "audit") by remora_admin/urls.py: audit:list.
 urlpatterns = [
     path("", event_list, name="list"),
+    path("export.csv", export, {"fmt": "csv"}, name="export_csv"),
+    path("export.jsonl", export, {"fmt": "jsonl"}, name="export_jsonl"),
     path("verify/", verify, name="verify"),
     path("verify/<int:pk>/", verification, name="verification"),
 ]

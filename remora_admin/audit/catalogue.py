@@ -74,6 +74,7 @@ ACTIONS: dict[str, str] = {
     "plan.succeeded": "every step of a plan succeeded; the stack is in the plan's phase",
     # The audit log itself
     "audit.verify_requested": "someone (or the daily check) asked for the chain to be verified",
+    "audit.exported": "someone exported audit events (CSV or JSON Lines), with the filter used",
     "audit.verified": "a verification found the chain intact and matching its copy off the box",
     "audit.chain_broken": "a verification found the chain broken or rewritten (the first bad "
     "event is named)",

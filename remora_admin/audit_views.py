@@ -189,6 +189,30 @@ def export(request: HttpRequest, fmt: str) -> HttpResponse:
     return response
 
 
+@requires(Action.READ_AUDIT)
+def event_detail(request: HttpRequest, sequence: int) -> HttpResponse:
+    """One event: its fields, a change's before and after side by side, and for a run its
+    whole story (every event about it, in order, with the exact script and the decisions)."""
+    event = get_object_or_404(AuditEvent, sequence=sequence)
+    details = dict(event.details)
+    before, after = details.pop("before", None), details.pop("after", None)
+    changes = []
+    if isinstance(before, dict) or isinstance(after, dict):
+        before, after = before or {}, after or {}
+        changes = [(k, before.get(k, ""), after.get(k, "")) for k in sorted({*before, *after})]
+    story = []
+    if event.target_type and event.target_id:
+        story = list(
+            AuditEvent.objects.filter(
+                target_type=event.target_type, target_id=event.target_id
+            ).order_by("sequence")[:200]
+        )
+    context = {"event": event, "details": details, "changes": changes, "story": story,
+               "script": next((e.details.get("script") for e in story
+                               if e.action == "run.requested"), None)}  # fmt: skip
+    return render(request, "audit/event_detail.html", context)
+
+
 @require_POST
 @requires(Action.READ_AUDIT)
 def verify(request: HttpRequest) -> HttpResponse:
@@ -215,6 +239,7 @@ def verification(request: HttpRequest, pk: int) -> HttpResponse:
 # Included as ("remora_admin.audit_views", "audit") by remora_admin/urls.py: audit:list.
 urlpatterns = [
     path("", event_list, name="list"),
+    path("<int:sequence>/", event_detail, name="event"),
     path("export.csv", export, {"fmt": "csv"}, name="export_csv"),
     path("export.jsonl", export, {"fmt": "jsonl"}, name="export_jsonl"),
     path("verify/", verify, name="verify"),

@@ -31,6 +31,7 @@ from django.utils.http import urlsafe_base64_encode
 from hosts.models import Host
 from jobs.models import JobRun, RunState
 from remora_admin.access.models import Grant
+from remora_admin.audit.models import AuditEvent
 
 from .helpers import PASSWORD, make_user, sign_in
 
@@ -319,6 +320,12 @@ EXPECTED: dict[str, tuple[str, str] | dict[str, tuple[str, str]]] = {
         "LOG 403 403 403 403 403 403 403 200 200",
         "LOG 403 403 403 403 403 403 403 200 200",
     ),
+    "audit:event": {
+        "an audit event": (
+            "LOG 403 403 403 403 403 403 403 200 200",
+            "LOG 403 403 403 403 403 403 403 200 200",
+        ),
+    },
     "audit:export_csv": (
         "LOG 403 403 403 403 403 403 403 200 200",
         "LOG 403 403 403 403 403 403 403 200 200",
@@ -558,6 +565,9 @@ TARGETS = {
     "beamrider alert": lambda cast: _alert_on("beamrider"),
     "beamrider window": lambda cast: _window_in("beamrider"),
     "a verification": lambda cast: _verification(),
+    "an audit event": lambda cast: {
+        "sequence": AuditEvent.objects.order_by("sequence").first().sequence
+    },
     "sunjammer window": lambda cast: _window_in("sunjammer"),
     "sunjammer alert": lambda cast: _alert_on("sunjammer"),
     "sunjammer schedule": lambda cast: _schedule_on("sunjammer", cast.erin),

@@ -24,7 +24,8 @@ def auditor(topology):
 
 
 def shown(response) -> list[int]:
-    return [int(n) for n in re.findall(r"<tr>\s*<td>(\d+)</td>", response.content.decode())]
+    page = response.content.decode()
+    return [int(n) for n in re.findall(r'<tr>\s*<td><a href="/audit/\d+/">(\d+)</a></td>', page)]
 
 
 @pytest.fixture

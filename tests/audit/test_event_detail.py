@@ -1,0 +1,26 @@
+"""One event's page: a change's before and after side by side (a run's whole story:
+tests/jobs/test_audit_story.py)."""
+
+import pytest
+
+from remora_admin.audit.log import record
+from tests.access.helpers import authenticator, give, make_user, sign_in
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def auditor(db):
+    user = make_user("ivan")
+    give(user, "auditor")
+    authenticator(user)
+    return sign_in(user, verified=True)
+
+
+def test_a_change_shows_before_and_after_side_by_side(auditor):
+    event = record(
+        "host.updated", details={"before": {"ssh_port": 22}, "after": {"ssh_port": 2222}}
+    )
+    page = auditor.get(f"/audit/{event.sequence}/").content.decode()
+    assert "What changed" in page
+    assert "<td><code>ssh_port</code></td><td>22</td><td>2222</td>" in page

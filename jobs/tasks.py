@@ -23,6 +23,7 @@ from .states import transition
 
 log = logging.getLogger(__name__)
 LOCK_POLL = 0.5
+NOT_QUEUED = "not queued (already run, cancelled or unknown)"
 
 
 def worker_name() -> str:
@@ -120,6 +121,8 @@ def execute_run(run_id: int) -> str:
     """Run one JobRun exactly once: claim it, re-check, lock, connect, stream, record. A run
     that is a step of a growth plan then moves its plan on (in a job of its own)."""
     outcome = _execute_run(run_id)
+    if outcome == NOT_QUEUED:  # delivered twice: what the run did was taken in once already
+        return outcome
     for batch_id in PlanStep.objects.filter(run_id=run_id).values_list("batch_id", flat=True):
         queue.enqueue_advance(batch_id)
     run = JobRun.objects.select_related("host").filter(pk=run_id).first()
@@ -151,7 +154,7 @@ def _execute_run(run_id: int) -> str:
         worker=worker_name(),
     )
     if not claimed:
-        return "not queued (already run, cancelled or unknown)"
+        return NOT_QUEUED
     recipe = get_recipe(run.recipe)
     if recipe is None:
         _finish(run, RunState.FAILED, error=f"unknown recipe {run.recipe}")

@@ -84,3 +84,14 @@ def test_a_check_of_another_recipe_or_a_dry_run_changes_nothing(service, lab_hos
     record_result(run)
     service.refresh_from_db()
     assert service.state == "unknown"
+
+
+def test_a_check_delivered_again_after_it_ran_counts_once(service, lab_host):
+    """The queue may deliver a run twice; the second delivery runs nothing and must not count
+    the check's failure again (the damping would alert early)."""
+    from jobs.tasks import execute_run
+
+    run = check(lab_host, False, "unhealthy: MariaDB does not answer")
+    assert execute_run(run.pk).startswith("not queued")  # delivered again: finished already
+    service.refresh_from_db()
+    assert service.check_failures == 1 and service.state == "degraded"

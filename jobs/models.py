@@ -258,7 +258,8 @@ class Occurrence(models.Model):
     schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="occurrences")
     scheduled_for = models.DateTimeField()  # UTC
     outcome = models.CharField(max_length=10, choices=Outcome.choices)
-    batch = models.UUIDField(null=True, blank=True)  # the runs it launched (one per host)
+    # The runs it launched (one per host); looked up by every run that ends.
+    batch = models.UUIDField(null=True, blank=True, db_index=True)
     note = models.CharField(max_length=300, blank=True)
     decided_at = models.DateTimeField(auto_now_add=True)
 

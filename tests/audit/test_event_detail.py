@@ -4,17 +4,8 @@ tests/jobs/test_audit_story.py)."""
 import pytest
 
 from remora_admin.audit.log import record
-from tests.access.helpers import authenticator, give, make_user, sign_in
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def auditor(db):
-    user = make_user("ivan")
-    give(user, "auditor")
-    authenticator(user)
-    return sign_in(user, verified=True)
 
 
 def test_a_change_shows_before_and_after_side_by_side(auditor):

@@ -11,17 +11,8 @@ import pytest
 
 from remora_admin.audit.log import record
 from remora_admin.audit.models import HASHED_FIELDS, AuditEvent, chain_hash
-from tests.access.helpers import authenticator, give, make_user, sign_in
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def auditor(topology):
-    user = make_user("ivan")
-    give(user, "auditor")
-    authenticator(user)
-    return sign_in(user, verified=True)
 
 
 def body(response) -> str:

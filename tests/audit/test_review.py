@@ -10,17 +10,8 @@ import time_machine
 
 from remora_admin.audit.log import record
 from remora_admin.audit.models import AuditEvent
-from tests.access.helpers import authenticator, give, make_user, sign_in
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def auditor(topology):
-    user = make_user("ivan")
-    give(user, "auditor")
-    authenticator(user)
-    return sign_in(user, verified=True)
 
 
 def shown(response) -> list[int]:

@@ -9,22 +9,13 @@ from jobs import audit_checks
 from jobs.models import Alert
 from remora_admin.audit.log import record
 from remora_admin.audit.models import AuditEvent, ChainVerification
-from tests.access.helpers import authenticator, give, make_user, sign_in
 
 from .test_chain import tampering
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def auditor(topology, redis_conn):
-    user = make_user("ivan")
-    give(user, "auditor")
-    authenticator(user)
-    return sign_in(user, verified=True)
-
-
-def test_an_auditor_verifies_the_chain_from_the_page(auditor, tmp_path):
+def test_an_auditor_verifies_the_chain_from_the_page(auditor, redis_conn, tmp_path):
     with override_settings(REMORA_AUDIT_SINK=f"file:{tmp_path / 'sink.jsonl'}"):
         for i in range(5):
             record("service.updated", details={"step": i})
@@ -43,7 +34,7 @@ def test_an_auditor_verifies_the_chain_from_the_page(auditor, tmp_path):
     assert AuditEvent.objects.filter(action="audit.verified").count() == 1
 
 
-def test_a_broken_chain_names_its_first_bad_event_and_raises_the_alert_once(auditor):
+def test_a_broken_chain_names_its_first_bad_event_and_raises_the_alert_once(auditor, redis_conn):
     for i in range(5):
         record("service.updated", details={"step": i})
     with tampering() as cursor:

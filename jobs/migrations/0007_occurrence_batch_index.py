@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('jobs', '0006_audit_chain_alert'),
+        ("jobs", "0006_audit_chain_alert"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='occurrence',
-            name='batch',
+            model_name="occurrence",
+            name="batch",
             field=models.UUIDField(blank=True, db_index=True, null=True),
         ),
     ]

@@ -100,7 +100,7 @@ def main() -> None:
     from django.contrib.auth import get_user_model
     from django.test import Client
 
-    from remora_admin.audit.log import verify_chain
+    from remora_admin.audit.chain import verify_chain
     from remora_admin.audit.models import AuditEvent
 
     user, _ = get_user_model().objects.get_or_create(

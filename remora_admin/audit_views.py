@@ -4,21 +4,25 @@ the page needs access's policy to decide who may read the log."""
 import itertools
 import json
 import re
+import zoneinfo
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from django import forms
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import path
+from django.urls import include, path
+from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from jobs import audit_checks
+from jobs.models import PlanStep
 from jobs.queue import QueueUnavailable
 from remora_admin.access.guards import requires
-from remora_admin.access.policy import Action
+from remora_admin.access.policy import Action, audit_zones, can
 from remora_admin.audit.catalogue import all_actions, groups
 from remora_admin.audit.export import csv_writer
 from remora_admin.audit.log import record
@@ -60,8 +64,9 @@ class ReviewFilter(forms.Form):
         self.fields["group"].choices = [("", "Any kind"), *[(g, g) for g in sorted(groups())]]
         self.fields["action"].choices = [("", "Any action"), *[(a, a) for a in all_actions()]]
 
-    def apply(self, events):
-        """The events matching every filter given (an invalid filter matches nothing)."""
+    def apply(self, events, zone: tzinfo = UTC):
+        """The events matching every filter given (an invalid filter matches nothing); the
+        days are the viewer's, in `zone`."""
         if not self.is_valid():
             return events.none()
         f = self.cleaned_data
@@ -83,24 +88,54 @@ class ReviewFilter(forms.Form):
         if f["outcome"] == "refused":
             events = events.filter(Q(action__endswith="refused") | Q(action="access.denied"))
         if f["since"]:
-            events = events.filter(occurred_at__gte=_day_start(f["since"]))
+            events = events.filter(occurred_at__gte=_day_start(f["since"], zone))
         if f["until"]:
-            events = events.filter(occurred_at__lt=_day_start(f["until"]) + timedelta(days=1))
+            after = f["until"] + timedelta(days=1)
+            events = events.filter(occurred_at__lt=_day_start(after, zone))
         if f["q"]:
             events = events.filter(Q(target_repr__icontains=f["q"]) | Q(details__icontains=f["q"]))
         return events
 
 
-def _day_start(day):
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+def _day_start(day, zone: tzinfo) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=zone)
 
 
-@requires(Action.READ_AUDIT)
+def viewer_zone(request: HttpRequest) -> tzinfo:
+    """The viewer's time zone, as their browser told it (the `tz` cookie set by
+    static/remora-tz.js); UTC when unknown or not a zone."""
+    name = request.COOKIES.get("tz", "")
+    if name and len(name) <= 64:
+        try:
+            return zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            pass
+    return UTC
+
+
+def readable(request: HttpRequest):
+    """The events this viewer may read: all of them (auditors, superadmins), or those of the
+    zones they administer."""
+    zones = audit_zones(request.user)
+    events = AuditEvent.objects.all()
+    return events if zones is None else events.filter(zone__in=zones)
+
+
+def in_viewer_zone(request: HttpRequest, template: str, context: dict, **kwargs) -> HttpResponse:
+    """Render with times in the viewer's zone (UTC stays in each time's title)."""
+    zone = viewer_zone(request)
+    context["viewer_tz"] = str(zone)
+    with timezone.override(zone):
+        return render(request, template, context, **kwargs)
+
+
+@requires(Action.READ_ZONE_AUDIT)
 def event_list(request: HttpRequest) -> HttpResponse:
     """The newest events first, filtered, paged by sequence (fast at any depth, unlike
     OFFSET); the filters live in the URL and the rows update in place (htmx)."""
     review = ReviewFilter(request.GET or None)
-    events = review.apply(AuditEvent.objects.all()) if review.is_bound else AuditEvent.objects.all()
+    events = readable(request)
+    events = review.apply(events, viewer_zone(request)) if review.is_bound else events
     before = parse_sequence(request.GET.get("before", ""))
     if before is not None:
         events = events.filter(sequence__lt=before)
@@ -115,10 +150,19 @@ def event_list(request: HttpRequest) -> HttpResponse:
         "review": review if review.is_bound else ReviewFilter(),
         "filters": kept.urlencode(),
         "filtered": bool(kept),
-        "verification": ChainVerification.objects.select_related("requested_by").first(),
+        "everything": can(request.user, Action.READ_AUDIT),
+        "own_zones": audit_zones(request.user) or [],
     }
-    template = "audit/event_list.html#rows" if request.htmx else "audit/event_list.html"
-    return render(request, template, context)
+    if context["everything"]:
+        context["verification"] = ChainVerification.objects.select_related("requested_by").first()
+    template = "audit/event_list.html"
+    if request.htmx:  # more rows, or the filtered results with their export links
+        template += "#rows" if before is not None else "#results"
+    response = in_viewer_zone(request, template, context)
+    # One address, two answers (the page, or its part for htmx): caches must keep both apart,
+    # or the back button shows a bare part.
+    patch_vary_headers(response, ("HX-Request",))
+    return response
 
 
 # Every hashed field and the hash: an export can be checked event by event on its own.
@@ -160,14 +204,15 @@ def _json_line(event: AuditEvent) -> str:
     return json.dumps(values, ensure_ascii=False, default=str) + "\n"
 
 
-@requires(Action.READ_AUDIT)
+@requires(Action.READ_ZONE_AUDIT)
 def export(request: HttpRequest, fmt: str) -> HttpResponse:
     """The current filter's events, streamed (CSV with formula cells neutralised, or JSON
     Lines); the export itself is an audit event recording the filter."""
     review = ReviewFilter(request.GET or None)
     if review.is_bound and not review.is_valid():
         return HttpResponseBadRequest("A filter is not valid: " + review.errors.as_text())
-    events = review.apply(AuditEvent.objects.all()) if review.is_bound else AuditEvent.objects.all()
+    events = readable(request)
+    events = review.apply(events, viewer_zone(request)) if review.is_bound else events
     # The export covers the log up to now: events written while it streams are left out.
     head = AuditEvent.objects.order_by("-sequence").values_list("sequence", flat=True).first()
     filters = {k: v for k, v in request.GET.items() if v}
@@ -189,11 +234,11 @@ def export(request: HttpRequest, fmt: str) -> HttpResponse:
     return response
 
 
-@requires(Action.READ_AUDIT)
+@requires(Action.READ_ZONE_AUDIT)
 def event_detail(request: HttpRequest, sequence: int) -> HttpResponse:
     """One event: its fields, a change's before and after side by side, and for a run its
     whole story (every event about it, in order, with the exact script and the decisions)."""
-    event = get_object_or_404(AuditEvent, sequence=sequence)
+    event = get_object_or_404(readable(request), sequence=sequence)
     details = dict(event.details)
     before, after = details.pop("before", None), details.pop("after", None)
     changes = []
@@ -203,14 +248,32 @@ def event_detail(request: HttpRequest, sequence: int) -> HttpResponse:
     story = []
     if event.target_type and event.target_id:
         story = list(
-            AuditEvent.objects.filter(
-                target_type=event.target_type, target_id=event.target_id
-            ).order_by("sequence")[:200]
+            readable(request)
+            .filter(target_type=event.target_type, target_id=event.target_id)
+            .order_by("sequence")[:200]
         )
+    steps = []
+    if event.target_type == "jobs.planbatch" and event.target_id.isdigit():
+        steps = _plan_steps(request, int(event.target_id))
     context = {"event": event, "details": details, "changes": changes, "story": story,
+               "steps": steps,
                "script": next((e.details.get("script") for e in story
                                if e.action == "run.requested"), None)}  # fmt: skip
-    return render(request, "audit/event_detail.html", context)
+    return in_viewer_zone(request, "audit/event_detail.html", context)
+
+
+def _plan_steps(request: HttpRequest, batch_id: int) -> list[tuple[PlanStep, int | None]]:
+    """A plan batch's steps in order, each with the event that requested its run."""
+    steps = list(
+        PlanStep.objects.filter(batch_id=batch_id).select_related("host").order_by("position")
+    )
+    runs = [str(s.run_id) for s in steps if s.run_id]
+    requested = dict(
+        readable(request)
+        .filter(target_type="jobs.jobrun", target_id__in=runs, action="run.requested")
+        .values_list("target_id", "sequence")
+    )
+    return [(s, requested.get(str(s.run_id))) for s in steps]
 
 
 @require_POST
@@ -244,4 +307,5 @@ urlpatterns = [
     path("export.jsonl", export, {"fmt": "jsonl"}, name="export_jsonl"),
     path("verify/", verify, name="verify"),
     path("verify/<int:pk>/", verification, name="verification"),
+    path("", include("remora_admin.audit_retention_views")),
 ]

@@ -222,6 +222,10 @@ REMORA_RUN_HEARTBEAT_TIMEOUT = env_int("REMORA_RUN_HEARTBEAT_TIMEOUT", 30, minim
 # syslog (local), syslog:HOST:PORT (remote, UDP) or none. Production: a file on storage the
 # database's owner cannot rewrite, or a remote syslog.
 REMORA_AUDIT_SINK = os.environ.get("REMORA_AUDIT_SINK", f"file:{VAR_DIR / 'audit-sink.jsonl'}")
+# Archives of pruned audit events (remora_admin/audit/retention.py): keep a copy elsewhere too.
+REMORA_AUDIT_ARCHIVE_DIR = os.environ.get(
+    "REMORA_AUDIT_ARCHIVE_DIR", str(VAR_DIR / "audit-archives")
+)
 # Where `make lab` records its hosts; `make run` points the demo inventory at them (lab_demo.py).
 REMORA_LAB_STATE_FILE = os.environ.get("REMORA_LAB_STATE_FILE", "/run/remora-lab/state.json")
 

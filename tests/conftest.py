@@ -13,7 +13,8 @@ pytest_plugins = [
 
 _original_sql_flush = DatabaseOperations.sql_flush
 GENESIS_HEAD_SQL = (
-    "INSERT INTO audit_chainhead (id, sequence, hash) VALUES (1, 0, '" + "0" * 64 + "')"
+    "INSERT INTO audit_chainhead (id, sequence, hash, pruned_through) "
+    "VALUES (1, 0, '" + "0" * 64 + "', 0)"
 )
 
 

@@ -16,7 +16,7 @@ def access(request: HttpRequest) -> dict:
     return {
         "nav": {
             "access": can(user, Action.VIEW_ACCESS_REPORT),
-            "audit": can(user, Action.READ_AUDIT),
+            "audit": can(user, Action.READ_ZONE_AUDIT),
             "credentials": can(user, Action.MANAGE_CREDENTIALS),
             "people": can(user, Action.VIEW_PEOPLE),
             "grant": can(user, Action.GRANT_IN_ZONE),

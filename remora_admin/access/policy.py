@@ -36,7 +36,9 @@ class Action(StrEnum):
     VIEW_PEOPLE = "view_people"  # list accounts (other zones' people by name only)
     MANAGE_PEOPLE = "manage_people"  # create and deactivate accounts
     VIEW_ACCESS_REPORT = "view_access_report"
-    READ_AUDIT = "read_audit"  # global
+    READ_AUDIT = "read_audit"  # global: every event
+    READ_ZONE_AUDIT = "read_zone_audit"  # the events of the zones one administers
+    PRUNE_AUDIT = "prune_audit"  # global: archive and prune old events
     READ_ALL_RUNS = "read_all_runs"  # global
     MANAGE_ACCESS = "manage_access"  # global: zones and every grant
     RUN_ADHOC = "run_adhoc"  # global: arbitrary commands
@@ -57,20 +59,27 @@ _ZONE_ADMIN = _OPERATOR | {
     A.VIEW_PEOPLE,
     A.MANAGE_PEOPLE,
     A.VIEW_ACCESS_REPORT,
+    A.READ_ZONE_AUDIT,
 }
 
 ROLE_ACTIONS: dict[str, frozenset[Action]] = {
     Role.VIEWER: frozenset(_VIEWER),
     Role.OPERATOR: frozenset(_OPERATOR),
     Role.ZONE_ADMIN: frozenset(_ZONE_ADMIN),
-    Role.AUDITOR: frozenset({A.VIEW, A.VIEW_ACCESS_REPORT, A.READ_AUDIT, A.READ_ALL_RUNS}),
+    Role.AUDITOR: frozenset(
+        {A.VIEW, A.VIEW_ACCESS_REPORT, A.READ_AUDIT, A.READ_ZONE_AUDIT, A.READ_ALL_RUNS}
+    ),
     Role.SUPERADMIN: frozenset(Action),
 }
 
 # Actions that only a global role can hold; asking for them on a zone asks globally.
-GLOBAL_ACTIONS = frozenset({A.READ_AUDIT, A.READ_ALL_RUNS, A.MANAGE_ACCESS, A.RUN_ADHOC})
+GLOBAL_ACTIONS = frozenset(
+    {A.READ_AUDIT, A.PRUNE_AUDIT, A.READ_ALL_RUNS, A.MANAGE_ACCESS, A.RUN_ADHOC}
+)
 # What needs no second factor in a restricted zone: looking.
-LOOK_ONLY = frozenset({A.VIEW, A.VIEW_ACCESS_REPORT, A.VIEW_PEOPLE, A.READ_AUDIT, A.READ_ALL_RUNS})
+LOOK_ONLY = frozenset(
+    {A.VIEW, A.VIEW_ACCESS_REPORT, A.VIEW_PEOPLE, A.READ_AUDIT, A.READ_ZONE_AUDIT, A.READ_ALL_RUNS}
+)
 # Roles from least to most powerful: a refusal names the least one that would do.
 _ROLE_ORDER = (Role.VIEWER, Role.OPERATOR, Role.ZONE_ADMIN, Role.AUDITOR, Role.SUPERADMIN)
 DELEGABLE_ROLES = frozenset({Role.VIEWER, Role.OPERATOR})
@@ -93,6 +102,8 @@ ACTION_WORDS: dict[Action, str] = {
     A.MANAGE_PEOPLE: "add or deactivate people",
     A.VIEW_ACCESS_REPORT: "see who can control each host",
     A.READ_AUDIT: "read the audit log",
+    A.READ_ZONE_AUDIT: "read the audit log of a zone",
+    A.PRUNE_AUDIT: "archive and prune the audit log",
     A.READ_ALL_RUNS: "read every run",
     A.MANAGE_ACCESS: "manage zones and every grant",
     A.RUN_ADHOC: "run arbitrary commands",
@@ -384,6 +395,14 @@ def zones_where(user: Any, action: Action = A.VIEW) -> QuerySet[Zone]:
     held = held_roles(user)
     ids = {h.zone_id for h in held if h.zone_id is not None and action in ROLE_ACTIONS[h.role]}
     return Zone.objects.filter(pk__in=ids)
+
+
+def audit_zones(user: Any) -> list[str] | None:
+    """Which events of the audit log the user may read: None for every event (auditors and
+    superadmins), else the names of the zones they administer (their events only)."""
+    if can(user, A.READ_AUDIT):
+        return None
+    return sorted(zones_where(user, A.READ_ZONE_AUDIT).values_list("name", flat=True))
 
 
 def scope(queryset: QuerySet, user: Any, action: Action = A.VIEW, via: str = "zone") -> QuerySet:

@@ -78,6 +78,12 @@ ACTIONS: dict[str, str] = {
     "audit.verified": "a verification found the chain intact and matching its copy off the box",
     "audit.chain_broken": "a verification found the chain broken or rewritten (the first bad "
     "event is named)",
+    "audit.prune_requested": "a superadmin asked to archive and prune events older than N days",
+    "audit.pruned": "events were archived to a checked file and pruned; records the archive's "
+    "SHA-256 and the last pruned event's hash, where the remaining chain starts",
+    "audit.prune_refused": "an archive-and-prune was refused (broken chain, off-box copy behind, "
+    "another prune first); nothing was removed",
+    "audit.archive_downloaded": "someone downloaded an archive of pruned events",
     # Schedules
     "schedule.fired": "a schedule's time came and its runs were launched as its owner",
     "schedule.skipped": "a schedule's time came and was skipped (previous run going, no host)",

@@ -1,4 +1,4 @@
-"""The one write path into the audit log, and the chain check.
+"""The one write path into the audit log (its check is in chain.py).
 
 `record(...)` is called explicitly where a change happens, inside the same transaction, so a
 change that rolls back leaves no event. Writers lock the chain head row, which keeps one unbroken
@@ -6,9 +6,7 @@ chain however many processes write at once.
 """
 
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from types import SimpleNamespace
+from collections.abc import Mapping
 from typing import Any
 
 from django.db import IntegrityError, models, transaction
@@ -17,7 +15,7 @@ from django.utils import timezone
 
 from . import sink
 from .catalogue import meaning
-from .models import GENESIS_HASH, HASHED_FIELDS, AuditEvent, ChainHead, chain_hash
+from .models import AuditEvent, ChainHead
 
 REDACTED = "[redacted]"
 _SECRET_KEY = re.compile(r"pass(word)?|secret|token|private|credential|otp|key_material", re.I)
@@ -125,65 +123,3 @@ def record(
         # Off the box once committed (an event that rolls back never leaves).
         transaction.on_commit(sink.flush_after_commit)
     return event
-
-
-@dataclass(frozen=True)
-class ChainReport:
-    checked: int
-    broken_at: int | None = None
-    reason: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.broken_at is None
-
-
-def _rows_in_order(chunk_size: int) -> Iterator[dict[str, Any]]:
-    """Every event as a plain row, in sequence order, read in keyset-paged chunks."""
-    after = 0
-    while True:
-        rows = list(
-            AuditEvent.objects.filter(sequence__gt=after)
-            .order_by("sequence")
-            .values(*HASHED_FIELDS, "hash")[:chunk_size]
-        )
-        yield from rows
-        if len(rows) < chunk_size:
-            return
-        after = rows[-1]["sequence"]
-
-
-def verify_chain(chunk_size: int = 5000) -> ChainReport:
-    """Walk the whole chain and report the first event that breaks it."""
-    expected, previous_hash, checked = 1, GENESIS_HASH, 0
-    for row in _rows_in_order(chunk_size):
-        stored_hash = row.pop("hash")
-        event = SimpleNamespace(**row)
-        if event.sequence != expected:
-            return ChainReport(
-                checked,
-                expected,
-                f"event #{expected} is missing (the chain jumps to #{event.sequence})",
-            )
-        if event.previous_hash != previous_hash:
-            return ChainReport(
-                checked,
-                event.sequence,
-                f"event #{event.sequence} does not link to event #{expected - 1} "
-                "(rows removed or reordered)",
-            )
-        if chain_hash(row) != stored_hash:
-            return ChainReport(
-                checked, event.sequence, f"event #{event.sequence} was altered after it was written"
-            )
-        checked += 1
-        expected += 1
-        previous_hash = stored_hash
-    head = ChainHead.objects.filter(id=1).first()
-    last = expected - 1
-    if head is not None and (head.sequence != last or head.hash != previous_hash):
-        if head.sequence > last:
-            reason = f"events #{last + 1} to #{head.sequence} are missing from the end of the chain"
-            return ChainReport(checked, last + 1, reason)
-        return ChainReport(checked, head.sequence, "the chain head does not match the last event")
-    return ChainReport(checked)

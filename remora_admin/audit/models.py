@@ -113,6 +113,9 @@ class ChainHead(models.Model):
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     sequence = models.PositiveBigIntegerField(default=0)
     hash = models.CharField(max_length=64, default=GENESIS_HASH)
+    # Events up to here were archived and pruned: the database's delete trigger refuses to
+    # remove any other (remora_admin/audit/retention.py moves it, with its chained event).
+    pruned_through = models.PositiveBigIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"audit chain head at #{self.sequence}"
@@ -154,3 +157,39 @@ class ChainVerification(models.Model):
     @property
     def ok(self) -> bool:
         return self.finished_at is not None and self.broken_at is None
+
+
+class AuditArchive(models.Model):
+    """Events older than N days written to a file that verifies on its own, then pruned from
+    the database with a chained `audit.pruned` event (remora_admin/audit/retention.py)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Archiving"
+        DONE = "done", "Archived and pruned"
+        FAILED = "failed", "Failed"
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_at = models.DateTimeField(auto_now_add=True)
+    older_than_days = models.PositiveIntegerField()
+    first = models.PositiveBigIntegerField()  # the first event archived
+    through = models.PositiveBigIntegerField()  # the last event archived
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    reason = models.CharField(max_length=300, blank=True)
+    filename = models.CharField(max_length=120, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    size = models.PositiveBigIntegerField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    pruned_by_event = models.PositiveBigIntegerField(null=True, blank=True)  # its sequence
+
+    class Meta:
+        ordering = ["-requested_at"]
+
+    def __str__(self) -> str:
+        return f"audit archive of events #{self.first} to #{self.through}"
+
+    @property
+    def events(self) -> int:
+        return self.through - self.first + 1

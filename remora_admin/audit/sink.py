@@ -111,6 +111,11 @@ def flush(sink: Sink | None = None) -> int:
             sent += len(events)
 
 
+def sent_through() -> int:
+    """The last sequence written off the box."""
+    return SinkCursor.objects.filter(id=1).values_list("sequence", flat=True).first() or 0
+
+
 def flush_after_commit() -> None:
     """What `record()` calls once its transaction committed: a failing sink never fails the
     change that was recorded (the next flush sends what is missing)."""
@@ -163,9 +168,9 @@ class Comparison:
     reason: str = ""
 
 
-def _held() -> Iterator[tuple[int, str]]:
-    """(sequence, hash) of every event in the database, in order, in keyset-paged chunks."""
-    after = 0
+def _held(after: int) -> Iterator[tuple[int, str]]:
+    """(sequence, hash) of every event after `after` in the database, in order, in keyset-paged
+    chunks."""
     while True:
         rows = list(
             AuditEvent.objects.filter(sequence__gt=after)
@@ -178,14 +183,15 @@ def _held() -> Iterator[tuple[int, str]]:
         after = rows[-1][0]
 
 
-def compare(sink: Sink | None = None) -> Comparison | None:
+def compare(sink: Sink | None = None, after: int = 0) -> Comparison | None:
     """The database's chain against the sink's copy (file sinks only; None otherwise): every
     event sent there must still be in the database with the same hash, and every checkpoint
-    must match. Both are walked in sequence order, side by side (memory stays flat)."""
+    must match. Both are walked in sequence order, side by side (memory stays flat). Events up
+    to `after` were archived and pruned (where the verified chain starts): not compared."""
     sink = sink or configured()
     if sink.kind != "file" or sink.path is None:
         return None
-    held = _held()
+    held = _held(after)
     current = next(held, None)
     checked, last = 0, 0
     checkpoints: list[dict[str, Any]] = []
@@ -194,8 +200,8 @@ def compare(sink: Sink | None = None) -> Comparison | None:
             checkpoints.append(entry["checkpoint"])
             continue
         sequence = int(entry.get("sequence", 0))
-        if sequence <= last:
-            continue  # the same line twice (a crash between writing and the cursor)
+        if sequence <= max(last, after):
+            continue  # the same line twice (a crash between writing and the cursor), or pruned
         last = sequence
         while current is not None and current[0] < sequence:
             current = next(held, None)
@@ -207,7 +213,7 @@ def compare(sink: Sink | None = None) -> Comparison | None:
                               "from its copy off the box")  # fmt: skip
         checked += 1
     for mark in checkpoints:
-        if not mark["sequence"]:
+        if mark["sequence"] <= after:
             continue
         now = AuditEvent.objects.filter(sequence=mark["sequence"]).values_list("hash", flat=True)
         if now.first() != mark["hash"]:

@@ -7,7 +7,8 @@ import time
 from django.utils import timezone
 
 from . import sink
-from .log import record, verify_chain
+from .chain import verify_chain
+from .log import record
 from .models import ChainVerification
 
 
@@ -18,7 +19,7 @@ def run(verification: ChainVerification) -> ChainVerification:
     broken_at, reason, copy_checked = report.broken_at, report.reason, None
     if report.ok:
         sink.flush()
-        against = sink.compare()
+        against = sink.compare(after=report.starts_at - 1)
         if against is not None:
             copy_checked = against.checked
             if against.first_rewritten is not None:

@@ -316,23 +316,28 @@ EXPECTED: dict[str, tuple[str, str] | dict[str, tuple[str, str]]] = {
         "405 405 405 405 405 405 405 405 405 405",
         "LOG 302 302 302 302 302 200 200 302 302",
     ),
+    # Zone admins (erin, alice) read their own zones' events; auditors and superadmins all.
     "audit:list": (
-        "LOG 403 403 403 403 403 403 403 200 200",
-        "LOG 403 403 403 403 403 403 403 200 200",
+        "LOG 403 403 403 200 403 403 200 200 200",
+        "LOG 403 403 403 200 403 403 200 200 200",
     ),
     "audit:event": {
         "an audit event": (
-            "LOG 403 403 403 403 403 403 403 200 200",
-            "LOG 403 403 403 403 403 403 403 200 200",
+            "LOG 403 403 403 404 403 403 404 200 200",
+            "LOG 403 403 403 404 403 403 404 200 200",
+        ),
+        "a beamrider audit event": (
+            "LOG 403 403 403 404 403 403 200 200 200",
+            "LOG 403 403 403 404 403 403 200 200 200",
         ),
     },
     "audit:export_csv": (
-        "LOG 403 403 403 403 403 403 403 200 200",
-        "LOG 403 403 403 403 403 403 403 200 200",
+        "LOG 403 403 403 200 403 403 200 200 200",
+        "LOG 403 403 403 200 403 403 200 200 200",
     ),
     "audit:export_jsonl": (
-        "LOG 403 403 403 403 403 403 403 200 200",
-        "LOG 403 403 403 403 403 403 403 200 200",
+        "LOG 403 403 403 200 403 403 200 200 200",
+        "LOG 403 403 403 200 403 403 200 200 200",
     ),
     "audit:verify": (
         "405 405 405 405 405 405 405 405 405 405",
@@ -342,6 +347,21 @@ EXPECTED: dict[str, tuple[str, str] | dict[str, tuple[str, str]]] = {
         "a verification": (
             "LOG 403 403 403 403 403 403 403 302 302",
             "LOG 403 403 403 403 403 403 403 302 302",
+        ),
+    },
+    # Archiving and pruning: a superadmin with a verified session only (bernie never verified).
+    "audit:retention": (
+        "LOG 403 403 403 403 403 403 403 200 200",
+        "LOG 403 403 403 403 403 403 403 200 200",
+    ),
+    "audit:prune": (
+        "405 405 405 405 405 405 405 405 405 405",
+        "LOG 403 403 403 403 403 403 403 403 403",
+    ),
+    "audit:archive": {
+        "an archive": (
+            "LOG 403 403 403 403 403 403 403 200 200",
+            "405 405 405 405 405 405 405 405 405 405",
         ),
     },
     "jobs:runs": (
@@ -543,6 +563,20 @@ def _verification() -> dict:
     return {"pk": done.pk}
 
 
+def _archive() -> dict:
+    from django.utils import timezone
+
+    from remora_admin.audit import retention
+    from remora_admin.audit.models import AuditArchive
+
+    archive = AuditArchive.objects.create(
+        older_than_days=30, first=1, through=2, status=AuditArchive.Status.DONE,
+        filename=f"matrix-{uuid.uuid4().hex}.jsonl.gz", finished_at=timezone.now(),
+    )  # fmt: skip
+    retention.write_archive(1, 2, retention.archive_dir() / archive.filename)
+    return {"pk": archive.pk}
+
+
 def _grant_of(username: str) -> dict:
     return {"pk": Grant.objects.get(user__username=username).pk}
 
@@ -566,8 +600,15 @@ TARGETS = {
     "beamrider window": lambda cast: _window_in("beamrider"),
     "a verification": lambda cast: _verification(),
     "an audit event": lambda cast: {
-        "sequence": AuditEvent.objects.order_by("sequence").first().sequence
+        "sequence": AuditEvent.objects.filter(zone="").order_by("sequence").first().sequence
     },
+    "a beamrider audit event": lambda cast: {
+        "sequence": AuditEvent.objects.filter(zone="beamrider")
+        .order_by("sequence")
+        .first()
+        .sequence
+    },
+    "an archive": lambda cast: _archive(),
     "sunjammer window": lambda cast: _window_in("sunjammer"),
     "sunjammer alert": lambda cast: _alert_on("sunjammer"),
     "sunjammer schedule": lambda cast: _schedule_on("sunjammer", cast.erin),

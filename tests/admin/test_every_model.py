@@ -24,7 +24,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from hosts.models import Credential, GrowthPhase, Service
 from remora_admin.access.models import Grant, Role, Zone
 from remora_admin.admin_audit import AuditedAdminMixin
-from remora_admin.audit.log import verify_chain
+from remora_admin.audit.chain import verify_chain
 from remora_admin.audit.models import AuditEvent
 from tests.access.conftest import bernie  # noqa: F401 - a fixture
 from tests.access.helpers import PASSWORD, give

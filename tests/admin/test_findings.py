@@ -13,7 +13,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from hosts.models import Host
-from remora_admin.audit.log import verify_chain
+from remora_admin.audit.chain import verify_chain
 from remora_admin.audit.models import AuditEvent
 from tests.access.conftest import bernie  # noqa: F401 - a fixture
 

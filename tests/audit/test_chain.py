@@ -13,10 +13,11 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 
-from remora_admin.audit.log import REDACTED, record, verify_chain
+from remora_admin.audit.chain import verify_chain
+from remora_admin.audit.log import REDACTED, record
 from remora_admin.audit.models import GENESIS_HASH, AuditEvent, AuditLogIsAppendOnly, ChainHead
 
-triggers = importlib.import_module("remora_admin.audit.migrations.0002_append_only_triggers")
+triggers = importlib.import_module("remora_admin.audit.migrations.0009_delete_only_pruned")
 TABLE = triggers.TABLE
 assert TABLE == "audit_auditevent"  # the raw SQL below names it
 TRIGGER_NAMES = {"audit_event_no_update", "audit_event_no_delete"}

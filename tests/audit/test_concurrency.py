@@ -6,7 +6,8 @@ import pytest
 from django.core.management.color import no_style
 from django.db import connection, connections
 
-from remora_admin.audit.log import record, verify_chain
+from remora_admin.audit.chain import verify_chain
+from remora_admin.audit.log import record
 from remora_admin.audit.models import AuditEvent, ChainHead
 
 EVENTS_PER_WRITER = 25

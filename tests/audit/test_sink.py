@@ -12,7 +12,8 @@ from django.db import transaction
 from django.test import override_settings
 
 from remora_admin.audit import sink
-from remora_admin.audit.log import record, verify_chain
+from remora_admin.audit.chain import verify_chain
+from remora_admin.audit.log import record
 from remora_admin.audit.models import AuditEvent, ChainHead, chain_hash
 
 from .test_chain import tampering

@@ -8,7 +8,7 @@ from hosts.models import DEFAULT_SETTINGS, GrowthPhase, Host, Placement, Service
 from hosts.plan import diff
 from hosts.topology import load_topology
 from remora_admin.access.models import Zone
-from remora_admin.audit.log import verify_chain
+from remora_admin.audit.chain import verify_chain
 from remora_admin.audit.models import AuditEvent
 
 K = ServiceKind

@@ -172,27 +172,27 @@ def chain_start() -> tuple[int, str]:
     return 0, GENESIS_HASH
 
 
-def _joined(parts: list[tuple[int, _Range]], previous: str) -> ChainReport | tuple[int, str]:
-    """Put the ranges back together in order: the first break wins, and each range's first
-    event must link to the previous range's last. Returns (checked, last hash) when intact."""
-    checked = 0
-    for low, part in parts:
-        if part.first is not None and part.first[0] == low + 1 and part.first[1] != previous:
-            sequence = part.first[0]
+def _joined(parts: list[tuple[int, _Range]], start: int, previous: str):
+    """Put the ranges back together in order: the first break wins; each range's first event
+    must be the next number and link to the previous range's last. Returns (checked, last
+    hash) when intact."""
+    checked, expected = 0, start + 1
+    for _low, part in parts:
+        if part.first is None:
+            continue  # nothing in this range: the next one (or the head) says what is missing
+        sequence, links_to = part.first
+        if sequence != expected:
+            return ChainReport(
+                checked, expected, f"event #{expected} is missing (the chain jumps to #{sequence})"
+            )
+        if links_to != previous:
             return ChainReport(checked, sequence, f"event #{sequence} does not link to event "
                                f"#{sequence - 1} (rows removed or reordered)")  # fmt: skip
-        if part.broken_at is not None or part.first is None:
-            if part.first is None:  # nothing at all in the range
-                after = (AuditEvent.objects.filter(sequence__gt=low).order_by("sequence")
-                         .values_list("sequence", flat=True).first())  # fmt: skip
-                if after is None:
-                    return checked, previous  # the end of the chain: the head decides
-                return ChainReport(
-                    checked, low + 1, f"event #{low + 1} is missing (the chain jumps to #{after})"
-                )
+        if part.broken_at is not None:
             return ChainReport(checked + part.checked, part.broken_at, part.reason)
         checked += part.checked
-        previous = part.last[1] if part.last else previous
+        if part.last is not None:
+            expected, previous = part.last[0] + 1, part.last[1]
     return checked, previous
 
 
@@ -216,7 +216,7 @@ def verify_chain(chunk_size: int = 5000, processes: int | None = None) -> ChainR
         connections.close_all()  # each child opens its own connection
         with multiprocessing.get_context("fork").Pool(len(bounds)) as pool:
             parts = list(zip((b[0] for b in bounds), pool.map(_walk_in_child, bounds), strict=True))
-    joined = _joined(parts, previous)
+    joined = _joined(parts, start, previous)
     if isinstance(joined, ChainReport):
         return ChainReport(joined.checked, joined.broken_at, joined.reason, start + 1)
     checked, last_hash = joined

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, tzinfo
 
 from django import forms
-from django.db.models import Q
+from django.db.models import BigIntegerField, Q
+from django.db.models.functions import Cast
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import include, path
@@ -19,8 +20,9 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from jobs import audit_checks
-from jobs.models import PlanStep
+from jobs.models import JobRun, PlanStep
 from jobs.queue import QueueUnavailable
+from jobs.recipes.base import REGISTRY, Category
 from remora_admin.access.guards import requires
 from remora_admin.access.policy import Action, audit_zones, can
 from remora_admin.audit.catalogue import all_actions, groups
@@ -52,6 +54,9 @@ class ReviewFilter(forms.Form):
     action = forms.ChoiceField(required=False)
     zone = forms.CharField(required=False, max_length=64)
     host = forms.CharField(required=False, max_length=63)
+    kind = forms.ChoiceField(
+        required=False, label="Run kind", choices=[("", "Any run kind"), *Category.choices]
+    )
     outcome = forms.ChoiceField(
         required=False, choices=[("", "Any outcome"), ("refused", "Refusals and denials")]
     )
@@ -84,6 +89,14 @@ class ReviewFilter(forms.Form):
                 Q(details__host=host)
                 | Q(target_type="hosts.host", target_repr=host)
                 | Q(target_repr__endswith=f" on {host}")
+            )
+        if f["kind"]:
+            names = [name for name, r in REGISTRY.items() if r.category == f["kind"]]
+            runs = JobRun.objects.filter(recipe__in=names).values("pk")
+            events = (
+                events.filter(target_type="jobs.jobrun")
+                .annotate(run_id=Cast("target_id", output_field=BigIntegerField()))
+                .filter(run_id__in=runs)
             )
         if f["outcome"] == "refused":
             events = events.filter(Q(action__endswith="refused") | Q(action="access.denied"))

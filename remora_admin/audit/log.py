@@ -123,3 +123,66 @@ def record(
         # Off the box once committed (an event that rolls back never leaves).
         transaction.on_commit(sink.flush_after_commit)
     return event
+
+
+def append_generated(rows: Any) -> int:
+    """Append generated events in bulk: for the scale data generator only
+    (`manage.py remora_scale_data`, benchmarks and manual review), never for a real change,
+    which calls `record()` in the change's own transaction.
+
+    `rows` is an iterable of dicts with occurred_at (aware), actor_name, action, target_type,
+    target_id, target_repr, zone, ip, user_agent, details and optionally actor_id. They are
+    chained in batches of 5,000, each under the chain head's lock and committed on its own (no
+    transaction a million rows long; a `record()` meanwhile waits for one batch, then chains
+    after it). Like `record()`, it refuses an action outside the catalogue (ValueError) and
+    redacts secret-looking details. The copy off the box catches up at its next flush (the
+    ticker). Returns how many events were written.
+    """
+    from datetime import UTC
+
+    batch_size, written, known = 5000, 0, set()
+    pending: list[Any] = []
+    rows = iter(rows)
+    while True:
+        pending.clear()
+        for row in rows:
+            action = row["action"]
+            if action not in known:
+                if meaning(action) is None:
+                    raise ValueError(
+                        f"{action!r} is not in the audit catalogue "
+                        "(remora_admin/audit/catalogue.py)"
+                    )
+                known.add(action)
+            if timezone.is_naive(row["occurred_at"]):
+                raise ValueError("occurred_at must be an aware datetime")
+            pending.append(row)
+            if len(pending) == batch_size:
+                break
+        if not pending:
+            return written
+        with transaction.atomic():
+            head = _locked_head()
+            sequence, previous, events = head.sequence, head.hash, []
+            for row in pending:
+                sequence += 1
+                event = AuditEvent(
+                    sequence=sequence,
+                    occurred_at=row["occurred_at"].astimezone(UTC),
+                    actor_id=row.get("actor_id"),
+                    actor_name=str(row.get("actor_name") or "")[:150] or "system",
+                    action=row["action"],
+                    target_type=str(row.get("target_type") or "")[:80],
+                    target_id=str(row.get("target_id") or ""),
+                    target_repr=str(row.get("target_repr") or "")[:200],
+                    zone=str(row.get("zone") or ""),
+                    ip=row.get("ip") or None,
+                    user_agent=str(row.get("user_agent") or "")[:300],
+                    details=redact(dict(row.get("details") or {})),
+                    previous_hash=previous,
+                )
+                event.hash = previous = event.compute_hash()
+                events.append(event)
+            AuditEvent.objects.bulk_create(events, batch_size=1000)
+            ChainHead.objects.filter(id=1).update(sequence=sequence, hash=previous)
+        written += len(events)

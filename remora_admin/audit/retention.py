@@ -31,7 +31,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from . import sink
-from .chain import PRUNED, canonical_text, chain_start, verify_chain
+from .chain import canonical_text, chain_start, verify_chain
 from .log import record
 from .models import HASHED_FIELDS, AuditArchive, AuditEvent, ChainHead
 

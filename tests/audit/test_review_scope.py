@@ -89,6 +89,25 @@ def test_the_page_and_its_htmx_part_are_cached_apart(auditor, events):
     part = auditor.get("/audit/", {"zone": "beamrider"}, headers={"HX-Request": "true"})
     assert "HX-Request" in page.headers["Vary"] and "HX-Request" in part.headers["Vary"]
     body = part.content.decode()
-    assert "<html" not in body and 'id="audit-results"' in body
+    assert "<html" not in body and 'class="export"' in body
     # The export links follow the filter the list was updated with.
     assert 'href="/audit/export.csv?zone=beamrider"' in body
+
+
+def test_the_run_kind_filter_keeps_the_events_of_runs_of_that_kind(auditor, topology):
+    import uuid
+
+    from hosts.models import Host
+    from jobs.models import JobRun
+
+    beamrider = Host.objects.get(name="beamrider")
+
+    def run_of(recipe):
+        run = JobRun.objects.create(batch=uuid.uuid4(), recipe=recipe, script="true",
+                                    host=beamrider, timeout=60)  # fmt: skip
+        return record("run.requested", target=run).sequence
+
+    provision, check = run_of("mariadb_master"), run_of("service_health")
+    listed = shown(auditor.get("/audit/", {"kind": "provision"}))
+    assert provision in listed and check not in listed
+    assert check in shown(auditor.get("/audit/", {"kind": "check"}))

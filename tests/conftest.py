@@ -28,6 +28,8 @@ def _truncating_sql_flush(self, style, tables, *, reset_sequences=False, allow_c
     if "audit_chainhead" in tables:
         # The chain head row is created by a migration; put it back as a new database has it.
         statements.append(GENESIS_HEAD_SQL)
+    if "audit_sinkcursor" in tables:
+        statements.append("INSERT INTO audit_sinkcursor (id, sequence) VALUES (1, 0)")
     return statements
 
 

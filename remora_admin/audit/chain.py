@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 
 from .models import GENESIS_HASH, AuditEvent, ChainHead
 
@@ -200,8 +200,11 @@ def verify_chain(chunk_size: int = 5000, processes: int | None = None) -> ChainR
     """Walk the whole chain and report the first event that breaks it (or, at the end, a chain
     head that does not match the last event: events removed from the end)."""
     start, previous = chain_start()
-    head = ChainHead.objects.filter(id=1).first()
-    highest = AuditEvent.objects.order_by("-sequence").values_list("sequence", flat=True).first()
+    with transaction.atomic():  # the head and the last row as one moment: writers wait a blink
+        head = ChainHead.objects.select_for_update().filter(id=1).first()
+        highest = (
+            AuditEvent.objects.order_by("-sequence").values_list("sequence", flat=True).first()
+        )
     top = max(highest or 0, head.sequence if head else 0)
     count = top - start
     if processes is None:

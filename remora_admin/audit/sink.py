@@ -100,7 +100,7 @@ def flush(sink: Sink | None = None) -> int:
     sent = 0
     while True:
         with transaction.atomic():
-            cursor, _ = SinkCursor.objects.select_for_update().get_or_create(id=1)
+            cursor = SinkCursor.objects.select_for_update().get(id=1)  # made by a migration
             events = list(
                 AuditEvent.objects.filter(sequence__gt=cursor.sequence).order_by("sequence")[:CHUNK]
             )

@@ -6,7 +6,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_POST, require_safe
 from django_htmx.http import HttpResponseStopPolling
 
 from jobs import audit_checks
@@ -55,6 +55,7 @@ def _page(request: HttpRequest, form: PruneForm, status: int = 200) -> HttpRespo
     return response
 
 
+@require_safe
 @requires(Action.READ_AUDIT)
 def retention_page(request: HttpRequest) -> HttpResponse:
     """The archives made so far, and (for a superadmin) the form to make one."""

@@ -16,7 +16,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import include, path
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import HttpResponseStopPolling
 
 from jobs import audit_checks
@@ -142,6 +142,7 @@ def in_viewer_zone(request: HttpRequest, template: str, context: dict, **kwargs)
         return render(request, template, context, **kwargs)
 
 
+@require_safe
 @requires(Action.READ_ZONE_AUDIT)
 def event_list(request: HttpRequest) -> HttpResponse:
     """The newest events first, filtered, paged by sequence (fast at any depth, unlike
@@ -217,6 +218,7 @@ def _json_line(event: AuditEvent) -> str:
     return json.dumps(values, ensure_ascii=False, default=str) + "\n"
 
 
+@require_safe
 @requires(Action.READ_ZONE_AUDIT)
 def export(request: HttpRequest, fmt: str) -> HttpResponse:
     """The current filter's events, streamed (CSV with formula cells neutralised, or JSON
@@ -247,6 +249,7 @@ def export(request: HttpRequest, fmt: str) -> HttpResponse:
     return response
 
 
+@require_safe
 @requires(Action.READ_ZONE_AUDIT)
 def event_detail(request: HttpRequest, sequence: int) -> HttpResponse:
     """One event: its fields, a change's before and after side by side, and for a run its
@@ -300,6 +303,7 @@ def verify(request: HttpRequest) -> HttpResponse:
     return redirect("audit:list")
 
 
+@require_safe
 @requires(Action.READ_AUDIT)
 def verification(request: HttpRequest, pk: int) -> HttpResponse:
     """One verification's state, polled by the audit page until it has finished."""

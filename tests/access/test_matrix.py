@@ -319,25 +319,25 @@ EXPECTED: dict[str, tuple[str, str] | dict[str, tuple[str, str]]] = {
     # Zone admins (erin, alice) read their own zones' events; auditors and superadmins all.
     "audit:list": (
         "LOG 403 403 403 200 403 403 200 200 200",
-        "LOG 403 403 403 200 403 403 200 200 200",
+        "405 405 405 405 405 405 405 405 405 405",
     ),
     "audit:event": {
         "an audit event": (
             "LOG 403 403 403 404 403 403 404 200 200",
-            "LOG 403 403 403 404 403 403 404 200 200",
+            "405 405 405 405 405 405 405 405 405 405",
         ),
         "a beamrider audit event": (
             "LOG 403 403 403 404 403 403 200 200 200",
-            "LOG 403 403 403 404 403 403 200 200 200",
+            "405 405 405 405 405 405 405 405 405 405",
         ),
     },
     "audit:export_csv": (
         "LOG 403 403 403 200 403 403 200 200 200",
-        "LOG 403 403 403 200 403 403 200 200 200",
+        "405 405 405 405 405 405 405 405 405 405",
     ),
     "audit:export_jsonl": (
         "LOG 403 403 403 200 403 403 200 200 200",
-        "LOG 403 403 403 200 403 403 200 200 200",
+        "405 405 405 405 405 405 405 405 405 405",
     ),
     "audit:verify": (
         "405 405 405 405 405 405 405 405 405 405",
@@ -346,13 +346,13 @@ EXPECTED: dict[str, tuple[str, str] | dict[str, tuple[str, str]]] = {
     "audit:verification": {
         "a verification": (
             "LOG 403 403 403 403 403 403 403 302 302",
-            "LOG 403 403 403 403 403 403 403 302 302",
+            "405 405 405 405 405 405 405 405 405 405",
         ),
     },
     # Archiving and pruning: a superadmin with a verified session only (bernie never verified).
     "audit:retention": (
         "LOG 403 403 403 403 403 403 403 200 200",
-        "LOG 403 403 403 403 403 403 403 200 200",
+        "405 405 405 405 405 405 405 405 405 405",
     ),
     "audit:prune": (
         "405 405 405 405 405 405 405 405 405 405",

@@ -60,6 +60,9 @@ class JobRun(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     queued_at = models.DateTimeField(null=True, blank=True)
+    # When the reconciler last put it on the queue again: its claim (one reconciler re-queues
+    # a run once, however many race) and its pause (not again within RECONCILE_AFTER).
+    redelivered_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)

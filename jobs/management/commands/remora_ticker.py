@@ -1,8 +1,10 @@
 import contextlib
+import logging
 import signal
 import time
 
 from django.core.management.base import BaseCommand
+from django.db import close_old_connections
 
 from jobs import audit_checks
 from jobs.batches import stalled
@@ -11,7 +13,21 @@ from jobs.queue import QueueUnavailable, enqueue_advance
 from jobs.schedules import tick as fire_schedules
 from remora_admin.audit import sink
 
+log = logging.getLogger(__name__)
 CHECKPOINT_EVERY = 3600.0  # seconds between the audit chain's checkpoints off the box
+
+
+def safely(what: str, step, otherwise):
+    """One step of a tick: an unexpected error is logged and the ticker goes on (a database
+    that went away comes back; one bad row must not stop reaping and scheduling for good)."""
+    try:
+        return step()
+    except QueueUnavailable:
+        raise
+    except Exception:  # noqa: BLE001
+        log.exception("Ticker: %s failed; the next tick tries again", what)
+        close_old_connections()
+        return otherwise
 
 
 class Command(BaseCommand):
@@ -37,16 +53,17 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, stop)
         last_checkpoint = -CHECKPOINT_EVERY  # one at the first tick
         while not stopping:
-            lost, redelivered = reap_lost_runs(), reconcile_queue()
-            for batch_id in stalled():
+            lost = safely("reaping lost runs", reap_lost_runs, [])
+            redelivered = safely("reconciling the queue", reconcile_queue, [])
+            for batch_id in safely("finding stalled plans", stalled, []):
                 enqueue_advance(batch_id)
-            fired = fire_schedules()
+            fired = safely("firing schedules", fire_schedules, {})
             sink.flush_after_commit()  # what a process that died before its flush left
             if time.monotonic() - last_checkpoint >= CHECKPOINT_EVERY:
                 sink.checkpoint_safely()
                 last_checkpoint = time.monotonic()
                 with contextlib.suppress(QueueUnavailable):  # asked again at the next one
-                    audit_checks.daily()  # the chain verified once a day, by a worker
+                    safely("asking for the daily verification", audit_checks.daily, None)
             if lost or redelivered:
                 self.stdout.write(f"Marked lost: {lost}; delivered again: {redelivered}")
             if fired:

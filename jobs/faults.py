@@ -21,7 +21,7 @@ from rq.worker import Worker
 
 from remora_admin.audit.log import record
 
-from . import alerts, queue
+from . import alerts, hostqueue, queue
 from .models import HostLock, JobRun, RunState
 from .states import transition
 
@@ -43,15 +43,27 @@ def reap_lost_runs() -> list[int]:
                 lost.append(run.pk)
         except Exception:  # noqa: BLE001 - one bad run never stops the reaper
             log.exception("Reaper: run #%s could not be handled; going on", run.pk)
-    try:  # a lock whose run has finished (any way at all) is freed too
-        HostLock.objects.exclude(run__state=RunState.RUNNING).delete()
-    except Exception:  # noqa: BLE001
-        log.exception("Reaper: finished runs' host locks could not be freed; next tick")
+    # A lock whose run has finished (any way at all) is freed too, and its line moves on; so
+    # does a line whose host is free but whose first run still waits.
+    waiting = JobRun.objects.filter(state=RunState.WAITING).values_list("host_id", flat=True)
+    ended = HostLock.objects.exclude(run__state=RunState.RUNNING).select_related("run")
+    for host_id in {lock.host_id for lock in ended} | set(waiting):
+        try:
+            with hostqueue.host_locked(host_id):
+                for lock in (
+                    HostLock.objects.filter(host_id=host_id)
+                    .exclude(run__state=RunState.RUNNING)
+                    .select_related("run")
+                ):
+                    hostqueue.release(lock.run)
+                hostqueue.move_on(host_id)
+        except Exception:  # noqa: BLE001
+            log.exception("Reaper: the line of host #%s could not move on; next tick", host_id)
     return lost
 
 
 def _reap(run: JobRun, limit) -> bool:
-    with transaction.atomic():
+    with hostqueue.host_locked(run.host_id):
         moved = transition(
             run,
             RunState.LOST,
@@ -66,7 +78,7 @@ def _reap(run: JobRun, limit) -> bool:
         )
         if not moved:
             return False
-        HostLock.objects.filter(run=run).delete()
+        hostqueue.release(run)
     alerts.after_scheduled_run(run)  # a scheduled run lost is a failed one
     return True
 

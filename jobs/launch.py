@@ -26,7 +26,7 @@ from hosts.credentials import encrypt
 from remora_admin.access.policy import Action, Decision, decide, holds_globally, is_verified
 from remora_admin.audit.log import record
 
-from . import maintenance, queue
+from . import hostqueue, maintenance, queue
 from .models import JobRun, RunState
 from .recipes import Category, Recipe
 from .states import transition
@@ -399,16 +399,19 @@ def cancel(
         second_factor=second_factor,
         attempt="cancel",
     )
-    with transaction.atomic():
+    with hostqueue.host_locked(run.host_id):  # the host first, as every change to its line
         if transition(
             run,
             RunState.CANCELLED,
-            expect=[RunState.QUEUED, RunState.AWAITING_APPROVAL],
+            expect=[RunState.QUEUED, RunState.WAITING, RunState.AWAITING_APPROVAL],
             actor=actor,
             request=request,
             finished_at=timezone.now(),
             cancel_requested_by=actor,
+            status_note="",
         ):
+            if run.changes_host:
+                hostqueue.move_on(run.host_id)
             return "cancelled"
         # A running run is stopped by its worker, which sees the request and moves it to
         # cancelled; here only the request is written (no state change).

@@ -9,6 +9,7 @@ from hosts.models import Credential, Host
 class RunState(models.TextChoices):
     AWAITING_APPROVAL = "awaiting_approval", "Awaiting approval"
     QUEUED = "queued", "Queued"
+    WAITING = "waiting_for_host", "Waiting for host"
     RUNNING = "running", "Running"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"

@@ -27,7 +27,9 @@ S = RunState
 # marked lost stays lost even if its worker comes back and reports success.
 TRANSITIONS: dict[str, frozenset[str]] = {
     S.AWAITING_APPROVAL: frozenset({S.QUEUED, S.REJECTED, S.CANCELLED}),
-    S.QUEUED: frozenset({S.RUNNING, S.CANCELLED}),
+    S.QUEUED: frozenset({S.RUNNING, S.WAITING, S.CANCELLED}),
+    # A host-changing run whose host is busy waits in line (jobs/hostqueue.py), in no worker.
+    S.WAITING: frozenset({S.QUEUED, S.CANCELLED}),
     S.RUNNING: frozenset({S.SUCCEEDED, S.FAILED, S.CANCELLED, S.TIMED_OUT, S.LOST}),
     **{state: frozenset() for state in FINISHED},
 }

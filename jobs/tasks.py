@@ -6,24 +6,24 @@ import os
 import socket
 import time
 
-from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from hosts.credentials import CredentialError, decrypt
 from remora_admin.access.policy import decide
 from remora_admin.audit.log import record
 
-from . import alerts, health, queue, ssh
+from . import alerts, health, hostqueue, queue, ssh
 from .hostkeys import flag_host_key
-from .models import HostLock, JobRun, PlanStep, RunState
+from .models import JobRun, PlanStep, RunState
 from .output import OutputWriter
 from .recipes import get as get_recipe
 from .recipes import secret_env
 from .states import transition
 
 log = logging.getLogger(__name__)
-LOCK_POLL = 0.5
 NOT_QUEUED = "not queued (already run, cancelled or unknown)"
+WAITING = "waiting in line for its host"
 
 
 def worker_name() -> str:
@@ -31,9 +31,11 @@ def worker_name() -> str:
 
 
 def _finish(run: JobRun, state: str, *, exit_code=None, error: str = "") -> None:
-    with transaction.atomic():
-        # Only a running run is finished here: one the reaper already marked lost stays lost
-        # (its host lock may already be another run's).
+    # Only a running run is finished here: one the reaper already marked lost stays lost (its
+    # host lock may already be another run's). A host-changing run frees its host and queues
+    # the next in line, with the host's row locked first (jobs/hostqueue.py).
+    guard = hostqueue.host_locked(run.host_id) if run.changes_host else transaction.atomic()
+    with guard:
         finished = transition(
             run,
             state,
@@ -45,34 +47,12 @@ def _finish(run: JobRun, state: str, *, exit_code=None, error: str = "") -> None
             finished_at=timezone.now(),
             status_note="",
         )
-        if finished:
-            HostLock.objects.filter(run=run).delete()
+        if finished and run.changes_host:
+            hostqueue.release(run)
 
 
 def _cancel_requested(run_id: int) -> bool:
     return JobRun.objects.filter(pk=run_id, cancel_requested_by__isnull=False).exists()
-
-
-def _take_host_lock(run: JobRun) -> bool:
-    """Wait for the host's lock; False if the run was cancelled meanwhile."""
-    noted = False
-    while True:
-        try:
-            with transaction.atomic():
-                HostLock.objects.create(host=run.host, run=run)
-            return True
-        except IntegrityError:
-            pass
-        if not noted:
-            holder = HostLock.objects.filter(host=run.host).values_list("run_id", flat=True).first()
-            JobRun.objects.filter(pk=run.pk).update(
-                status_note=f"waiting for host lock (held by run #{holder})"
-            )
-            noted = True
-        JobRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
-        if _cancel_requested(run.pk):
-            return False
-        time.sleep(LOCK_POLL)
 
 
 def target_for(host, credential) -> ssh.Target:
@@ -121,7 +101,7 @@ def execute_run(run_id: int) -> str:
     """Run one JobRun exactly once: claim it, re-check, lock, connect, stream, record. A run
     that is a step of a growth plan then moves its plan on (in a job of its own)."""
     outcome = _execute_run(run_id)
-    if outcome == NOT_QUEUED:  # delivered twice: what the run did was taken in once already
+    if outcome in (NOT_QUEUED, WAITING):  # delivered twice, or not run yet: nothing to take in
         return outcome
     for batch_id in PlanStep.objects.filter(run_id=run_id).values_list("batch_id", flat=True):
         queue.enqueue_advance(batch_id)
@@ -141,19 +121,20 @@ def _execute_run(run_id: int) -> str:
         .filter(pk=run_id)
         .first()
     )
+    if run is None:
+        return NOT_QUEUED
     now = timezone.now()
-    claimed = run is not None and transition(
-        run,
-        RunState.RUNNING,
-        expect=[RunState.QUEUED],
-        actor_name="worker",
-        audit_action="run.started",
-        details={"worker": worker_name()},
-        started_at=now,
-        heartbeat_at=now,
-        worker=worker_name(),
-    )
-    if not claimed:
+    start = {"actor_name": "worker", "audit_action": "run.started",
+             "details": {"worker": worker_name()}, "started_at": now, "heartbeat_at": now,
+             "worker": worker_name(), "status_note": ""}  # fmt: skip
+    if run.changes_host:  # the host's lock with the claim, or a place in line (no waiting here)
+        claimed = hostqueue.claim(run, **start)
+        if claimed == "waiting":
+            return WAITING
+    else:
+        claimed = "running" if transition(run, RunState.RUNNING, expect=[RunState.QUEUED],
+                                          **start) else "gone"  # fmt: skip
+    if claimed != "running":
         return NOT_QUEUED
     recipe = get_recipe(run.recipe)
     if recipe is None:
@@ -171,9 +152,6 @@ def _execute_run(run_id: int) -> str:
         )
         _finish(run, RunState.FAILED, error=f"no longer allowed: {decision.message}")
         return "failed"
-    if run.changes_host and not _take_host_lock(run):
-        _finish(run, RunState.CANCELLED, error="cancelled while waiting for the host lock")
-        return "cancelled"
     try:
         secrets = json.loads(decrypt(run.secret_params)) if run.secret_params else {}
         target = target_for(run.host, run.credential)

@@ -59,7 +59,11 @@ ACTIONS: dict[str, str] = {
     "run.cancelled": "a run was cancelled",
     "run.timed_out": "a run ran past its time limit and was killed",
     "run.lost": "a run's worker stopped reporting; the run was marked lost",
-    "run.redelivered": "a queued run missing from Redis was delivered again",
+    "run.redelivered": "a queued run missing from Redis (or taken by a worker that died before "
+    "claiming it) was delivered again",
+    "run.waiting_for_host": "a host-changing run found its host busy: it waits in line, in launch "
+    "order, with no worker held",
+    "run.next_in_line": "the host was freed: the first run waiting in line for it was queued",
     "run.refused_by_policy": "a worker refused a run: its requester's right ended since launch",
     "run.freeze_overridden": "a superadmin launched a host-changing run during a freeze, with a "
     "reason",

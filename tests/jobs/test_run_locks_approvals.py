@@ -12,7 +12,7 @@ from django.utils import timezone
 from jobs import launch as launching
 from jobs.models import JobRun, RunState
 from jobs.recipes import Category
-from jobs.tasks import execute_run
+from jobs.tasks import WAITING, execute_run
 from remora_admin.access.models import Grant, Role
 from remora_admin.audit.models import AuditEvent
 
@@ -32,7 +32,7 @@ def _thread(run_id):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_second_host_changing_run_waits_for_the_host_lock(lab_host, carol, make_recipe):
+def test_a_second_host_changing_run_waits_in_line_holding_no_worker(lab_host, carol, make_recipe):
     recipe = make_recipe(
         "change_slowly", lambda p: "date +%s.%N; sleep 1.5; date +%s.%N", changes_host=True
     )
@@ -41,16 +41,17 @@ def test_a_second_host_changing_run_waits_for_the_host_lock(lab_host, carol, mak
     one = _thread(first.pk)
     while not JobRun.objects.filter(pk=first.pk, lock__isnull=False).exists():
         time.sleep(0.02)
-    two = _thread(second.pk)
-    deadline = time.monotonic() + 10
-    note = ""
-    while time.monotonic() < deadline and not note.startswith("waiting for host lock"):
-        note = JobRun.objects.get(pk=second.pk).status_note
-        time.sleep(0.02)
+    started = time.monotonic()
+    assert execute_run(second.pk) == WAITING  # the worker is free again at once
+    assert time.monotonic() - started < 1.0
+    second.refresh_from_db()
+    assert second.state == RunState.WAITING
+    assert second.status_note == f"waiting for host: run #{first.pk} holds the host; first in line"
     one.join(timeout=20)
-    two.join(timeout=20)
+    second.refresh_from_db()
+    assert second.state == RunState.QUEUED  # the host was freed: next in line, on the queue
+    assert execute_run(second.pk) == "done"
 
-    assert note == f"waiting for host lock (held by run #{first.pk})"
     first.refresh_from_db()
     second.refresh_from_db()
     assert first.state == second.state == RunState.SUCCEEDED
@@ -58,6 +59,29 @@ def test_a_second_host_changing_run_waits_for_the_host_lock(lab_host, carol, mak
     second_start = float(output_of(second).split()[0])
     assert second_start >= first_end
     assert not JobRun.objects.filter(lock__isnull=False).exists()  # both locks released
+    actions = AuditEvent.objects.filter(target_id=str(second.pk)).order_by("sequence")
+    assert list(actions.values_list("action", flat=True)) == [
+        "run.requested", "run.waiting_for_host", "run.next_in_line", "run.started",
+        "run.succeeded",
+    ]  # fmt: skip
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_waiting_run_can_be_cancelled_and_the_line_moves_on(lab_host, carol, make_recipe):
+    recipe = make_recipe("change_quickly", lambda p: "true", changes_host=True)
+    first, second, third = (launching.launch(carol, recipe, [lab_host], {})[0] for _ in "abc")
+    # The first is still queued (on its way to a worker): the two after it wait behind it.
+    assert execute_run(second.pk) == execute_run(third.pk) == WAITING
+    third.refresh_from_db()
+    assert third.status_note.endswith("2 ahead in line")
+
+    assert launching.cancel(carol, second, second_factor=True) == "cancelled"
+    third.refresh_from_db()
+    assert third.status_note.endswith("1 ahead in line")
+    assert execute_run(first.pk) == "done"
+    third.refresh_from_db()
+    assert third.state == RunState.QUEUED
+    assert execute_run(third.pk) == "done"
 
 
 @pytest.fixture

@@ -43,7 +43,8 @@ def test_the_table_names_every_state_and_a_finished_run_goes_nowhere():
     assert not allowed(S.AWAITING_APPROVAL, S.RUNNING)  # no run skips its approval
     assert not any(S.AWAITING_APPROVAL in targets for targets in TRANSITIONS.values())
     assert TRANSITIONS[S.AWAITING_APPROVAL] == {S.QUEUED, S.REJECTED, S.CANCELLED}
-    assert TRANSITIONS[S.QUEUED] == {S.RUNNING, S.CANCELLED}
+    assert TRANSITIONS[S.QUEUED] == {S.RUNNING, S.WAITING, S.CANCELLED}
+    assert TRANSITIONS[S.WAITING] == {S.QUEUED, S.CANCELLED}  # a waiting run never runs unqueued
     assert TRANSITIONS[S.RUNNING] == {S.SUCCEEDED, S.FAILED, S.CANCELLED, S.TIMED_OUT, S.LOST}
 
 

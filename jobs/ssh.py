@@ -268,46 +268,55 @@ def run_script(
     err_head = b""
     deadline = time.monotonic() + timeout + KILL_GRACE + 10
     cancelled = timed_out = False
-    while True:
-        readable, _, _ = select.select([chan], [], [], 0.1)
-        got = False
-        while chan.recv_ready():
-            data = chan.recv(READ_SIZE)
-            if data:
-                on_output("out", data)
+    try:
+        while True:
+            readable, _, _ = select.select([chan], [], [], 0.1)
+            got = False
+            while chan.recv_ready():
+                data = chan.recv(READ_SIZE)
+                if data:
+                    on_output("out", data)
+                    got = True
+            while chan.recv_stderr_ready():
+                data = chan.recv_stderr(READ_SIZE)
+                if not data:
+                    break
                 got = True
-        while chan.recv_stderr_ready():
-            data = chan.recv_stderr(READ_SIZE)
-            if not data:
+                if sid is None:
+                    err_head += data
+                    if b"\n" not in err_head and len(err_head) < 64:
+                        continue
+                    line, _, rest = err_head.partition(b"\n")
+                    if line.startswith(SID_MARKER):
+                        sid = int(line[len(SID_MARKER) :].strip() or 0)
+                        data = rest
+                    else:
+                        sid, data = 0, err_head
+                if data:
+                    on_output("err", data)
+            # The exit status can arrive before the last data (sshd sends it while output still
+            # waits for window space): the run is over at end of file, not at the exit status.
+            ended = chan.closed or (chan.exit_status_ready() and chan.eof_received)
+            if ended and not chan.recv_ready() and not chan.recv_stderr_ready():
                 break
-            got = True
-            if sid is None:
-                err_head += data
-                if b"\n" not in err_head and len(err_head) < 64:
-                    continue
-                line, _, rest = err_head.partition(b"\n")
-                if line.startswith(SID_MARKER):
-                    sid = int(line[len(SID_MARKER) :].strip() or 0)
-                    data = rest
-                else:
-                    sid, data = 0, err_head
-            if data:
-                on_output("err", data)
-        # The exit status can arrive before the last data (sshd sends it while output still
-        # waits for window space): the run is over at end of file, not at the exit status.
-        ended = chan.closed or (chan.exit_status_ready() and chan.eof_received)
-        if ended and not chan.recv_ready() and not chan.recv_stderr_ready():
-            break
-        if not got and not readable and not transport.is_active():
-            raise SSHFailure("connection_lost", "connection lost while the script was running")
-        if not cancelled and should_cancel():
-            cancelled = True
-            if sid:
-                kill_session(client, sid, as_root)
-        if not timed_out and time.monotonic() > deadline:
-            timed_out = True
-            if sid:
-                kill_session(client, sid, as_root)
+            if not got and not readable and not transport.is_active():
+                raise SSHFailure("connection_lost", "connection lost while the script was running")
+            if not cancelled and should_cancel():
+                cancelled = True
+                if sid:
+                    kill_session(client, sid, as_root)
+            if not timed_out and time.monotonic() > deadline:
+                timed_out = True
+                if sid:
+                    kill_session(client, sid, as_root)
+    except SSHFailure:
+        raise
+    except BaseException:
+        # The worker is being stopped (a cold shutdown, its job's time limit) in the middle of
+        # the run: the command must not go on alone on the host.
+        if sid:
+            kill_session(client, sid, as_root)
+        raise
     status = chan.recv_exit_status()
     chan.close()
     if status == -1 and not (cancelled or timed_out) and not transport.is_active():

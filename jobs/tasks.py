@@ -8,6 +8,7 @@ import time
 
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
+from rq.timeouts import JobTimeoutException
 
 from hosts.credentials import CredentialError, decrypt
 from remora_admin.access.policy import decide
@@ -23,6 +24,8 @@ from .states import transition
 
 log = logging.getLogger(__name__)
 NOT_QUEUED = "not queued (already run, cancelled or unknown)"
+# What stops a worker in the middle of a run: a cold shutdown, RQ's job timeout.
+STOPPED = (SystemExit, KeyboardInterrupt, JobTimeoutException)
 WAITING = "waiting in line for its host"
 
 
@@ -201,6 +204,13 @@ def _execute_run(run_id: int) -> str:
         writer.flush(final=True)
         _finish(run, RunState.FAILED, error=str(failure))
         return "failed"
+    except STOPPED:
+        # A cold shutdown (a second Ctrl-C or SIGTERM) or RQ's job timeout, in the middle of the
+        # run: the command on the host was killed (ssh.run_script); say so, free the host.
+        writer.flush(final=True)
+        _finish(run, RunState.FAILED, error="worker stopped during the run (shut down, or its "
+                "job ran out of time): the command on the host was killed")  # fmt: skip
+        raise
     finally:
         if client is not None:
             ssh.give_back(target, client)

@@ -24,7 +24,7 @@ from rq.job import Job
 
 from jobs import faults, queue
 from jobs import launch as launching
-from jobs.models import JobRun, RunState
+from jobs.models import HostLock, JobRun, RunState
 from jobs.recipes import get
 from remora_admin.audit.models import AuditEvent
 
@@ -204,3 +204,37 @@ def test_a_cancelled_queued_run_records_its_cancel(lab_host, root):
     with transaction.atomic():
         assert launching.cancel(root, run, second_factor=True) == "cancelled"
     assert AuditEvent.objects.filter(action="run.cancelled", target_id=str(run.pk)).count() == 1
+
+
+def test_a_cold_shutdown_mid_run_ends_it_in_words_frees_the_host_and_kills_the_command(
+    lab_host, root, redis_conn
+):
+    tag = f"remora-cold-{os.getpid()}"
+    run = launching.launch(
+        root,
+        get("adhoc"),
+        [lab_host],
+        {"command": f"exec -a {tag} sleep 300", "changes_host": True},
+    )[0]
+    worker = start_worker()
+    try:
+        wait_listening(worker, redis_conn)
+        deadline = time.monotonic() + 20
+        while not subprocess.run(["pgrep", "-f", tag], capture_output=True).stdout:
+            assert time.monotonic() < deadline, "the command did not start on the host"
+            time.sleep(0.05)
+        os.killpg(worker.pid, signal.SIGTERM)  # warm: it would wait for the run to end
+        time.sleep(1.3)  # RQ ignores a second signal within a second of the first
+        os.killpg(worker.pid, signal.SIGTERM)  # cold
+        stopped = time.monotonic()
+        worker.wait(timeout=20)
+    finally:
+        stop(worker)
+        left = subprocess.run(["pgrep", "-f", tag], capture_output=True).stdout
+        subprocess.run(["pkill", "-f", tag], check=False)
+    run.refresh_from_db()
+    assert run.state == RunState.FAILED
+    assert run.error.startswith("worker stopped during the run")
+    assert not HostLock.objects.filter(host=lab_host).exists()
+    assert not left, "the command went on on the host after the worker stopped"
+    print(f"the worker stopped {time.monotonic() - stopped:.1f} s after the second signal")

@@ -29,6 +29,16 @@ FINISHED = {
 }
 
 
+class Resolution(models.TextChoices):
+    """What the host says happened to a run after its worker was lost."""
+
+    SUCCEEDED = "succeeded", "succeeded on the host after the worker was lost"
+    FAILED = "failed", "failed on the host after the worker was lost"
+    RUNNING = "running", "still running on the host"
+    KILLED = "killed", "killed on the host (someone decided so)"
+    UNKNOWN = "unknown", "ended on the host without a recorded exit status"
+
+
 class JobRun(models.Model):
     """One recipe on one host: the exact script, who asked, who approved, what happened."""
 
@@ -70,6 +80,10 @@ class JobRun(models.Model):
     worker = models.CharField(max_length=120, blank=True)
     output_bytes = models.PositiveBigIntegerField(default=0)
     discarded_bytes = models.PositiveBigIntegerField(default=0)
+    # A lost run, resolved later from the host's own record (jobs/resolve.py): what happened
+    # there after its worker was lost. The state stays "lost": a finished state never moves.
+    resolution = models.CharField(max_length=16, choices=Resolution.choices, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -95,6 +109,11 @@ class JobRun(models.Model):
     @property
     def rq_job_id(self) -> str:
         return f"run-{self.pk}"
+
+    @property
+    def host_token(self) -> str:
+        """The run's mark on its host (its processes' REMORA_RUN, its exit status file)."""
+        return f"remora-{self.pk}-{self.batch.hex[:8]}"
 
     @property
     def elapsed(self):

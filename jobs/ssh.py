@@ -10,6 +10,7 @@ second channel kill the whole session's processes on cancel.
 import base64
 import hashlib
 import io
+import re
 import select
 import shlex
 import socket
@@ -213,23 +214,76 @@ def give_back(target: Target, client: paramiko.SSHClient) -> None:
         old[0].close()
 
 
-def remote_command(timeout: int, dry_run: bool, as_root: bool = False) -> str:
+def remote_command(
+    timeout: int, dry_run: bool, as_root: bool = False, run: str = "", lock: str = ""
+) -> str:
     """The remote shell that reads the script on stdin. A recipe that changes the system runs
-    it as root through the SSH user's passwordless sudo (`sudo -n`: never a password prompt)."""
-    runner = "bash -n" if dry_run else "bash -s"
-    if as_root and not dry_run:
-        runner = f"sudo -n {runner}"
+    it as root through the SSH user's passwordless sudo (`sudo -n`: never a password prompt).
+
+    Given the run's token (`run`), the shell on the host marks every process of the run with it
+    (REMORA_RUN in their environment, kept by children that leave the session), and writes the
+    script's exit status to a file when it ends, also when this console is no longer listening
+    (a worker died): `run_record` reads it back. With `lock`, the run first takes the host's
+    lock (`flock` on a file under /run/lock) and holds it for as long as its command lives, so
+    two host-changing commands never run at once on a host, whatever happened to the console.
+    `lock` names the host as the console knows it (one lock per host of the inventory).
+    """
+    marker = f"printf '{SID_MARKER.decode()}%s\\n' \"$$\" >&2; "
+    if not run or dry_run:
+        runner = "bash -n" if dry_run else "bash -s"
+        if as_root and not dry_run:
+            runner = f"sudo -n {runner}"
+        return marker + f"exec timeout --kill-after={KILL_GRACE} {int(timeout)} {runner}"
+    token = _token(run)
+    # sudo resets the environment: the mark is handed on explicitly.
+    runner = f"sudo -n env REMORA_RUN={token} bash -s" if as_root else "bash -s"
+    name = _token(lock.replace(".", "-")) if lock else ""
+    lockfile, holder = f'"$d/remora-{name}.lock"', f'"$d/remora-{name}.holder"'
+    locking = (
+        f"if [ -w {lockfile} ] || [ ! -e {lockfile} ]; then exec 9>>{lockfile}; "
+        f"else exec 9<{lockfile}; fi; "
+        "if ! flock -n 9; then "
+        "printf 'remora: waiting for the host: a command of %s still runs here\\n' "
+        f'"$(cat {holder} 2>/dev/null || echo another run)" >&2; '
+        f"flock -w {int(timeout)} 9 || {{ printf 'remora: the host stayed busy for {int(timeout)} "
+        "s; nothing was run\\n' >&2; exit 75; }; fi; "
+        f"{{ echo {token} >{holder}; }} 2>/dev/null; "
+        if lock
+        else ""
+    )
     return (
-        f"printf '{SID_MARKER.decode()}%s\\n' \"$$\" >&2; "
-        f"exec timeout --kill-after={KILL_GRACE} {int(timeout)} {runner}"
+        marker + f"REMORA_RUN={token}; export REMORA_RUN; "
+        f"d=/run/lock; [ -d $d ] && [ -w $d ] || d=/tmp; {locking}"
+        f"timeout --kill-after={KILL_GRACE} {int(timeout)} {runner}; rc=$?; "
+        f'{{ echo $rc >"$d/remora-{token}.exit"; }} 2>/dev/null; exit $rc'
     )
 
 
-def kill_session(client: paramiko.SSHClient, sid: int, as_root: bool = False) -> None:
+def _token(run: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9-]{1,64}", run):
+        raise ValueError(f"not a run token: {run!r}")
+    return run
+
+
+def _marked(token: str) -> str:
+    """Shell that prints the ids of the processes marked with the run's token."""
+    return (
+        "{ for p in /proc/[0-9]*; do "
+        "tr '\\000' '\\n' <\"$p/environ\" 2>/dev/null | "
+        f'grep -qx REMORA_RUN={_token(token)} && echo "${{p#/proc/}}"; done; true; }}'
+    )
+
+
+def kill_session(
+    client: paramiko.SSHClient, sid: int, as_root: bool = False, run: str = ""
+) -> None:
     """Kill every process of the remote session `sid` (the run's shell and its children; as
-    root when the script ran as root)."""
-    pkill = "sudo -n pkill" if as_root else "pkill"
-    command = f"{pkill} -TERM -s {int(sid)}; sleep 1; {pkill} -KILL -s {int(sid)}; true"
+    root when the script ran as root), and every process marked with the run's token (those
+    that left the session: `setsid cmd &`)."""
+    sudo = "sudo -n " if as_root else ""
+    command = f"{sudo}pkill -TERM -s {int(sid)}; sleep 1; {sudo}pkill -KILL -s {int(sid)}; true"
+    if run:
+        command += f"; {sudo}sh -c {shlex.quote(_kill_marked(run))}"
     try:
         chan = client.get_transport().open_session(timeout=10)
         chan.exec_command(command)
@@ -237,6 +291,52 @@ def kill_session(client: paramiko.SSHClient, sid: int, as_root: bool = False) ->
         chan.close()
     except (paramiko.SSHException, OSError):
         pass
+
+
+def _kill_marked(token: str) -> str:
+    return (
+        f"{_marked(token)} | xargs -r kill -TERM 2>/dev/null; sleep 1; "
+        f"{_marked(token)} | xargs -r kill -KILL 2>/dev/null; true"
+    )
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What the host knows of a run: its exit status (None: not ended, or never recorded) and
+    whether processes of it still live."""
+
+    exit_code: int | None
+    alive: bool
+
+
+def run_record(client: paramiko.SSHClient, run: str, as_root: bool = False) -> RunRecord:
+    """Read back a run's exit status file and look for its processes on the host."""
+    token = _token(run)
+    sudo = "sudo -n " if as_root else ""
+    script = (
+        "d=/run/lock; [ -d $d ] && [ -w $d ] || d=/tmp; "
+        f'printf \'exit=%s\\n\' "$(cat "$d/remora-{token}.exit" 2>/dev/null)"; '
+        f"printf 'alive=%s\\n' \"$({sudo}sh -c {shlex.quote(_marked(token))} | head -n1)\""
+    )
+    chan = client.get_transport().open_session(timeout=10)
+    chan.exec_command(script)
+    text = b""
+    while not chan.exit_status_ready() or chan.recv_ready():
+        text += chan.recv(READ_SIZE)
+    chan.close()
+    found = dict(line.split("=", 1) for line in text.decode().splitlines() if "=" in line)
+    code = found.get("exit", "").strip()
+    return RunRecord(int(code) if code.lstrip("-").isdigit() else None,
+                     bool(found.get("alive", "").strip()))  # fmt: skip
+
+
+def kill_run(client: paramiko.SSHClient, run: str, as_root: bool = False) -> None:
+    """Kill every process of a run that still lives on the host (a person decided so)."""
+    sudo = "sudo -n " if as_root else ""
+    chan = client.get_transport().open_session(timeout=10)
+    chan.exec_command(f"{sudo}sh -c {shlex.quote(_kill_marked(run))}")
+    chan.recv_exit_status()
+    chan.close()
 
 
 def run_script(
@@ -248,8 +348,11 @@ def run_script(
     should_cancel: Callable[[], bool],
     dry_run: bool = False,
     as_root: bool = False,
+    run: str = "",
+    lock: str = "",
 ) -> Outcome:
     """Run `script` and stream its output to `on_output("out"|"err", data)` as it arrives.
+    `run` and `lock`: see `remote_command`.
 
     `should_cancel` is polled several times a second; when it says yes, the remote session's
     processes are killed. A connection that drops raises SSHFailure("connection_lost").
@@ -257,7 +360,7 @@ def run_script(
     transport = client.get_transport()
     try:
         chan = transport.open_session(timeout=10)
-        chan.exec_command(remote_command(timeout, dry_run, as_root))
+        chan.exec_command(remote_command(timeout, dry_run, as_root, run, lock))
     except (paramiko.SSHException, EOFError, OSError) as exc:
         raise SSHFailure(
             "stale", f"the connection broke before the script started: {exc}"
@@ -304,18 +407,18 @@ def run_script(
             if not cancelled and should_cancel():
                 cancelled = True
                 if sid:
-                    kill_session(client, sid, as_root)
+                    kill_session(client, sid, as_root, run)
             if not timed_out and time.monotonic() > deadline:
                 timed_out = True
                 if sid:
-                    kill_session(client, sid, as_root)
+                    kill_session(client, sid, as_root, run)
     except SSHFailure:
         raise
     except BaseException:
         # The worker is being stopped (a cold shutdown, its job's time limit) in the middle of
         # the run: the command must not go on alone on the host.
         if sid:
-            kill_session(client, sid, as_root)
+            kill_session(client, sid, as_root, run)
         raise
     status = chan.recv_exit_status()
     chan.close()

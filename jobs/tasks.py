@@ -14,13 +14,14 @@ from hosts.credentials import CredentialError, decrypt
 from remora_admin.access.policy import decide
 from remora_admin.audit.log import record
 
-from . import alerts, health, hostqueue, queue, ssh
+from . import alerts, health, hostqueue, queue, resolve, ssh
 from .hostkeys import flag_host_key
 from .models import JobRun, PlanStep, RunState
 from .output import OutputWriter
 from .recipes import get as get_recipe
 from .recipes import secret_env
 from .states import transition
+from .targets import target_for
 
 log = logging.getLogger(__name__)
 NOT_QUEUED = "not queued (already run, cancelled or unknown)"
@@ -56,18 +57,6 @@ def _finish(run: JobRun, state: str, *, exit_code=None, error: str = "") -> None
 
 def _cancel_requested(run_id: int) -> bool:
     return JobRun.objects.filter(pk=run_id, cancel_requested_by__isnull=False).exists()
-
-
-def target_for(host, credential) -> ssh.Target:
-    """Where and how to sign in to `host` (raises CredentialError if the key cannot be read)."""
-    return ssh.Target(
-        address=host.address,
-        port=host.ssh_port,
-        user=host.ssh_user,
-        host_key=host.host_key,
-        private_key=decrypt(credential.encrypted_private_key),
-        key_type=credential.key_type,
-    )
 
 
 def ask_status(recipe, host, script: str, timeout: int = 120) -> tuple[int | None, str]:
@@ -112,6 +101,7 @@ def execute_run(run_id: int) -> str:
     if run is not None:
         health.record_result(run)
         alerts.after_scheduled_run(run)
+        resolve.pending(run.host_id)  # this host can now say what became of its lost runs
     return outcome
 
 
@@ -190,6 +180,8 @@ def _execute_run(run_id: int) -> str:
                     should_cancel=should_cancel,
                     dry_run=run.dry_run,
                     as_root=recipe.as_root,
+                    run=run.host_token,
+                    lock=host.name if run.changes_host else "",
                 )
                 break
             except ssh.SSHFailure as failure:

@@ -12,9 +12,9 @@ from remora_admin.access.guards import get_for_user, require
 from remora_admin.access.policy import Action, can, holds_globally, scope
 
 from . import launch as launching
-from . import recipes
+from . import recipes, resolve
 from .forms import DecisionForm, RunFilterForm
-from .models import JobRun, OutputChunk, RunState
+from .models import JobRun, OutputChunk, Resolution, RunState
 from .queue import QueueUnavailable
 
 PAGE = 50
@@ -187,6 +187,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "may_cancel": not run.finished and can(request.user, Action.CANCEL_RUN, run),
         "may_approve": run.state == RunState.AWAITING_APPROVAL
         and can(request.user, Action.APPROVE, run),
+        "may_resolve": run.state == RunState.LOST and can(request.user, Action.CANCEL_RUN, run),
     }
     return render(request, "jobs/run_detail.html", context)
 
@@ -226,6 +227,29 @@ def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(
             request, "Cancelled." if outcome == "cancelled" else "Stopping the run on the host…"
         )
+    return redirect(run)
+
+
+@require_POST
+@login_required
+def run_resolve(request: HttpRequest, pk: int, kill: bool) -> HttpResponse:
+    """Ask a lost run's host what happened to it, or kill what still runs of it there: the
+    right to cancel the run decides."""
+    run = _run(request, pk)
+    require(request, Action.CANCEL_RUN, run)
+    if run.state != RunState.LOST:
+        messages.error(request, "Only a lost run is asked about on its host.")
+        return redirect(run)
+    if kill and run.resolution != Resolution.RUNNING:
+        messages.error(request, "Nothing of this run is known to be running on the host.")
+        return redirect(run)
+    try:
+        resolve.ask(run, kill=kill, actor=request.user, request=request)
+    except QueueUnavailable as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Killing what still runs of it on the host…" if kill else
+                         "Asking the host what happened…")  # fmt: skip
     return redirect(run)
 
 

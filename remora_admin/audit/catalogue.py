@@ -63,6 +63,11 @@ ACTIONS: dict[str, str] = {
     "claiming it) was delivered again",
     "run.waiting_for_host": "a host-changing run found its host busy: it waits in line, in launch "
     "order, with no worker held",
+    "run.resolved": "the host said what became of a lost run (succeeded or failed after its "
+    "worker was lost, still running, killed, or no record)",
+    "run.check_requested": "someone asked a lost run's host what happened to it",
+    "run.kill_on_host_requested": "someone decided to kill what still runs of a lost run on its "
+    "host",
     "run.next_in_line": "the host was freed: the first run waiting in line for it was queued",
     "run.refused_by_policy": "a worker refused a run: its requester's right ended since launch",
     "run.freeze_overridden": "a superadmin launched a host-changing run during a freeze, with a "

@@ -399,6 +399,27 @@ EXPECTED: dict[str, tuple[str, str] | dict[str, tuple[str, str]]] = {
             "LOG 404 403 302 302 404 404 404 403 302",
         ),
     },
+    # Asking a lost run's host, or killing what runs of it there: the right to cancel it.
+    "jobs:run_check": {
+        "bob's beamrider run": (
+            "405 405 405 405 405 405 405 405 405 405",
+            "LOG 404 404 404 404 403 302 302 403 403",
+        ),
+        "carol's sunjammer run": (
+            "405 405 405 405 405 405 405 405 405 405",
+            "LOG 404 403 302 302 404 404 404 403 302",
+        ),
+    },
+    "jobs:run_kill": {
+        "bob's beamrider run": (
+            "405 405 405 405 405 405 405 405 405 405",
+            "LOG 404 404 404 404 403 302 302 403 403",
+        ),
+        "carol's sunjammer run": (
+            "405 405 405 405 405 405 405 405 405 405",
+            "LOG 404 403 302 302 404 404 404 403 302",
+        ),
+    },
     "jobs:run_approve": {
         "bob's beamrider run": (
             "405 405 405 405 405 405 405 405 405 405",

@@ -1,11 +1,41 @@
 """Hosts in the inventory that point at the real sshd fixtures, with a real credential."""
 
+import contextlib
+import os
+import signal
+from pathlib import Path
+
 import pytest
 from django.contrib.auth import get_user_model
 
 from hosts.credentials import encrypt, fingerprint, parse_private_key
 from hosts.models import Credential, Host
 from remora_admin.access.models import Grant, Role, Zone
+
+
+def _marked_processes() -> list[int]:
+    """This machine's processes that a run of the console marked (REMORA_RUN=remora-...)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(item.startswith(b"REMORA_RUN=remora-") for item in environ):
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_run_left_on_the_host():
+    """The loopback sshd's "hosts" are this machine: a command a test left running (its worker
+    killed on purpose) would hold the host-side lock for later tests. Kill what is left."""
+    yield
+    for pid in _marked_processes():
+        with contextlib.suppress(OSError):  # (it ended meanwhile)
+            os.kill(pid, signal.SIGKILL)
 
 
 @pytest.fixture

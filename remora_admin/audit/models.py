@@ -38,6 +38,16 @@ def chain_hash(row: dict[str, Any]) -> str:
     return hashlib.sha256(canonical(row)).hexdigest()
 
 
+class CanonicalJSON(json.JSONEncoder):
+    """Details are stored in the canonical form the hash covers (sorted keys, no spaces, UTF-8
+    as is), so the database can check an event's hash itself (chain.py) without the details
+    being parsed and written again."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.update(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+        super().__init__(*args, **kwargs)
+
+
 class AuditLogIsAppendOnly(Exception):
     """Raised on any attempt to change or remove an audit event."""
 
@@ -73,7 +83,7 @@ class AuditEvent(models.Model):
     zone = models.CharField(max_length=64, blank=True, db_index=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
-    details = models.JSONField(default=dict, blank=True)
+    details = models.JSONField(default=dict, blank=True, encoder=CanonicalJSON)
     previous_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
 

@@ -37,6 +37,7 @@ BUILT_NAMES = {
         "remora_admin/lab_demo.py",
         "'credential.created' if existing is None else 'credential.updated'",
     ),
+    ("jobs/resolve.py", "'run.kill_on_host_requested' if kill else 'run.check_requested'"),
 }
 
 

@@ -54,6 +54,19 @@ def zone_name_of(target: Any) -> str:
     return ""
 
 
+def host_name_of(target: Any, details: Mapping[str, Any]) -> str:
+    """The host an event is about: the target when it is a host, the target's host (a run, a
+    service), else a "host" named in the details."""
+    if target is not None:
+        if hasattr(target, "ssh_port"):
+            return str(target.name)[:63]
+        related = getattr(target, "host", None)
+        if related is not None and hasattr(related, "ssh_port"):
+            return str(related.name)[:63]
+    named = details.get("host")
+    return named[:63] if isinstance(named, str) else ""
+
+
 def _locked_head() -> ChainHead:
     """Lock the chain head row. A migration creates it; should it be missing (a wiped table),
     it is created first, outside the lock, so racing writers never deadlock on the insert."""
@@ -112,6 +125,7 @@ def record(
             target_id=str(target.pk) if target is not None else "",
             target_repr=(target_repr or (str(target) if target is not None else ""))[:200],
             zone=zone,
+            host=host_name_of(target, details or {}),
             ip=_client_ip(request),
             user_agent=(request.META.get("HTTP_USER_AGENT", "") if request else "")[:300],
             details=redact(dict(details or {})),
@@ -123,6 +137,18 @@ def record(
         # Off the box once committed (an event that rolls back never leaves).
         transaction.on_commit(sink.flush_after_commit)
     return event
+
+
+def _host_of_row(row: Mapping[str, Any]) -> str:
+    """The host of a generated event, read as the host filter reads written ones: a host
+    target, a run's "... on <host>", or a host named in the details."""
+    named = (row.get("details") or {}).get("host")
+    if isinstance(named, str):
+        return named
+    text = str(row.get("target_repr") or "")
+    if row.get("target_type") == "hosts.host":
+        return text
+    return text.rpartition(" on ")[2] if " on " in text else ""
 
 
 def append_generated(rows: Any) -> int:
@@ -176,6 +202,7 @@ def append_generated(rows: Any) -> int:
                     target_id=str(row.get("target_id") or ""),
                     target_repr=str(row.get("target_repr") or "")[:200],
                     zone=str(row.get("zone") or ""),
+                    host=str(row.get("host") or _host_of_row(row))[:63],
                     ip=row.get("ip") or None,
                     user_agent=str(row.get("user_agent") or "")[:300],
                     details=redact(dict(row.get("details") or {})),

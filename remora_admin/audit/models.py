@@ -81,6 +81,9 @@ class AuditEvent(models.Model):
     target_id = models.CharField(max_length=64, blank=True)
     target_repr = models.CharField(max_length=200, blank=True)
     zone = models.CharField(max_length=64, blank=True, db_index=True)
+    # The host the event is about, when it is about one (for the review's host filter; not part
+    # of the hash: it is read from the target and details, which are).
+    host = models.CharField(max_length=63, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
     details = models.JSONField(default=dict, blank=True, encoder=CanonicalJSON)
@@ -97,6 +100,7 @@ class AuditEvent(models.Model):
             models.Index(fields=["action", "-sequence"], name="audit_action_seq"),
             models.Index(fields=["zone", "-sequence"], name="audit_zone_seq"),
             models.Index(fields=["actor_name", "-sequence"], name="audit_actor_seq"),
+            models.Index(fields=["host", "-sequence"], name="audit_host_seq"),
         ]
 
     def __str__(self) -> str:

@@ -111,3 +111,21 @@ def test_the_run_kind_filter_keeps_the_events_of_runs_of_that_kind(auditor, topo
     listed = shown(auditor.get("/audit/", {"kind": "provision"}))
     assert provision in listed and check not in listed
     assert check in shown(auditor.get("/audit/", {"kind": "check"}))
+
+
+def test_the_host_filter_finds_a_hosts_runs_changes_and_mentions(auditor, topology):
+    import uuid
+
+    from hosts.models import Host
+    from jobs.models import JobRun
+
+    beamrider = Host.objects.get(name="beamrider")
+    run = JobRun.objects.create(batch=uuid.uuid4(), recipe="mariadb_master", script="true",
+                                host=beamrider, timeout=60)  # fmt: skip
+    of_run = record("run.requested", target=run).sequence
+    of_host = record("host.updated", target=beamrider).sequence
+    named = record("plan.step_failed", details={"host": "beamrider"}).sequence
+    elsewhere = record("host.updated", target=Host.objects.get(name="sunjammer")).sequence
+
+    listed = shown(auditor.get("/audit/", {"host": "beamrider"}))
+    assert {of_run, of_host, named} <= set(listed) and elsewhere not in listed

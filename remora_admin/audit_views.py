@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, tzinfo
 
 from django import forms
+from django.db import connection
 from django.db.models import BigIntegerField, Q
 from django.db.models.functions import Cast
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
@@ -101,8 +102,25 @@ class ReviewFilter(forms.Form):
             after = f["until"] + timedelta(days=1)
             events = events.filter(occurred_at__lt=_day_start(after, zone))
         if f["q"]:
-            events = events.filter(Q(target_repr__icontains=f["q"]) | Q(details__icontains=f["q"]))
+            events = _search(events, f["q"])
         return events
+
+
+_WORD = re.compile(r"\w{3,}")
+
+
+def _search(events, text: str):
+    """Events whose target or details contain `text`. On MariaDB the full-text index first
+    finds the events holding its words (or words that begin with them), then the text itself
+    is looked for in those only: fast at a million events, where reading every row is not."""
+    events = events.filter(Q(target_repr__icontains=text) | Q(details__icontains=text))
+    words = _WORD.findall(text)
+    if connection.vendor != "mysql" or not words:
+        return events
+    terms = " ".join(f"+{word}*" for word in words[:8])
+    return events.extra(  # noqa: S610 - a fixed clause; the words are a parameter
+        where=["MATCH (search) AGAINST (%s IN BOOLEAN MODE)"], params=[terms]
+    )
 
 
 def _day_start(day, zone: tzinfo) -> datetime:

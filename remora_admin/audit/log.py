@@ -5,6 +5,7 @@ change that rolls back leaves no event. Writers lock the chain head row, which k
 chain however many processes write at once.
 """
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -65,6 +66,11 @@ def host_name_of(target: Any, details: Mapping[str, Any]) -> str:
             return str(related.name)[:63]
     named = details.get("host")
     return named[:63] if isinstance(named, str) else ""
+
+
+def search_text(target_repr: str, details: Any) -> str:
+    """What the review's full-text search indexes: the target and the details' text."""
+    return f"{target_repr} {json.dumps(details, ensure_ascii=False)}"[:4000]
 
 
 def _locked_head() -> ChainHead:
@@ -132,6 +138,7 @@ def record(
             previous_hash=head.hash,
         )
         event.hash = event.compute_hash()
+        event.search = search_text(event.target_repr, event.details)
         event.save()
         ChainHead.objects.filter(id=1).update(sequence=event.sequence, hash=event.hash)
         # Off the box once committed (an event that rolls back never leaves).
@@ -209,6 +216,7 @@ def append_generated(rows: Any) -> int:
                     previous_hash=previous,
                 )
                 event.hash = previous = event.compute_hash()
+                event.search = search_text(event.target_repr, event.details)
                 events.append(event)
             AuditEvent.objects.bulk_create(events, batch_size=1000)
             ChainHead.objects.filter(id=1).update(sequence=sequence, hash=previous)

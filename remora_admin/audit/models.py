@@ -84,6 +84,9 @@ class AuditEvent(models.Model):
     # The host the event is about, when it is about one (for the review's host filter; not part
     # of the hash: it is read from the target and details, which are).
     host = models.CharField(max_length=63, blank=True)
+    # The words of the target and details, for the review's full-text search (MariaDB's index
+    # cannot cover a JSON column); not part of the hash either.
+    search = models.TextField(blank=True, default="")
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
     details = models.JSONField(default=dict, blank=True, encoder=CanonicalJSON)

@@ -254,7 +254,8 @@ def remote_command(
     return (
         marker + f"REMORA_RUN={token}; export REMORA_RUN; "
         f"d=/run/lock; [ -d $d ] && [ -w $d ] || d=/tmp; {locking}"
-        f"timeout --kill-after={KILL_GRACE} {int(timeout)} {runner}; rc=$?; "
+        # (The script does not inherit the lock: a daemon it leaves behind must not hold it.)
+        f"timeout --kill-after={KILL_GRACE} {int(timeout)} {runner} 9>&-; rc=$?; "
         f'{{ echo $rc >"$d/remora-{token}.exit"; }} 2>/dev/null; exit $rc'
     )
 
@@ -281,9 +282,14 @@ def kill_session(
     root when the script ran as root), and every process marked with the run's token (those
     that left the session: `setsid cmd &`)."""
     sudo = "sudo -n " if as_root else ""
-    command = f"{sudo}pkill -TERM -s {int(sid)}; sleep 1; {sudo}pkill -KILL -s {int(sid)}; true"
+    parts = []
+    if sid:  # (0 would be pkill's own session)
+        parts.append(f"{sudo}pkill -TERM -s {int(sid)}; sleep 1; {sudo}pkill -KILL -s {int(sid)}")
     if run:
-        command += f"; {sudo}sh -c {shlex.quote(_kill_marked(run))}"
+        parts.append(f"{sudo}sh -c {shlex.quote(_kill_marked(run))}")
+    if not parts:
+        return
+    command = "; ".join(parts) + "; true"
     try:
         chan = client.get_transport().open_session(timeout=10)
         chan.exec_command(command)
@@ -426,6 +432,8 @@ def run_script(
         raise SSHFailure("connection_lost", "connection lost while the script was running")
     if status == 124 or (status == 137 and not cancelled):
         timed_out = True
+    if timed_out and run:  # `timeout` ends the script's group; what left it is ended here
+        kill_session(client, 0, as_root, run)
     return Outcome(exit_code=status, timed_out=timed_out, cancelled=cancelled)
 
 

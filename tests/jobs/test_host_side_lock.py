@@ -140,3 +140,31 @@ def test_cancel_kills_a_child_that_left_the_runs_session(lab_host, root, redis_c
         subprocess.run(["pkill", "-f", tag], check=False)
     assert JobRun.objects.get(pk=run.pk).state == RunState.CANCELLED
     assert not left, "the child that left the session survived the cancel"
+
+
+def test_a_timed_out_run_leaves_nothing_behind_and_a_daemon_holds_no_lock(
+    lab_host, root, redis_conn
+):
+    tag, daemon = f"remora-late-{os.getpid()}", f"remora-daemon-{os.getpid()}"
+    slow = _change(root, lab_host, f"setsid bash -c 'exec -a {tag} sleep 300' & sleep 300")
+    JobRun.objects.filter(pk=slow.pk).update(timeout=2)  # before any worker takes it
+    worker = start_worker()
+    try:
+        wait_listening(worker, redis_conn)
+        _until(lambda: JobRun.objects.get(pk=slow.pk).finished, 30, "it did not time out")
+        left = subprocess.run(["pgrep", "-f", tag], capture_output=True).stdout
+        # A script that leaves a daemon behind ends; the daemon does not keep the host locked.
+        first = _change(
+            root, lab_host, f"setsid bash -c 'exec -a {daemon} sleep 300' >/dev/null 2>&1 &"
+        )
+        _until(lambda: JobRun.objects.get(pk=first.pk).finished, 20, "it did not end")
+        second = _change(root, lab_host, "true")
+        _until(lambda: JobRun.objects.get(pk=second.pk).finished, 20, "the host stayed locked")
+    finally:
+        stop(worker)
+        subprocess.run(["pkill", "-f", tag], check=False)
+        subprocess.run(["pkill", "-f", daemon], check=False)
+    assert JobRun.objects.get(pk=slow.pk).state == RunState.TIMED_OUT
+    assert not left, "a child that left the session outlived the timeout"
+    assert JobRun.objects.get(pk=second.pk).state == RunState.SUCCEEDED
+    assert b"waiting for the host" not in output_of(JobRun.objects.get(pk=second.pk))

@@ -9,7 +9,8 @@ from .models import JobRun, OutputChunk
 
 FLUSH_SECONDS = 0.25
 FLUSH_BYTES = 16 * 1024
-HEARTBEAT_SECONDS = 5  # a quiet run still tells the reaper it is alive this often
+HEARTBEAT_SECONDS = 2  # a quiet run tells the reaper it is alive this often (well within
+# the shortest REMORA_RUN_HEARTBEAT_TIMEOUT allowed, 5 s)
 
 
 class OutputWriter:

@@ -254,6 +254,9 @@ def remote_command(
     return (
         marker + f"REMORA_RUN={token}; export REMORA_RUN; "
         f"d=/run/lock; [ -d $d ] && [ -w $d ] || d=/tmp; {locking}"
+        # Exit records older than a week are no longer asked for (/run/lock is also emptied at
+        # boot).
+        "find \"$d\" -maxdepth 1 -name 'remora-*.exit' -mtime +7 -delete 2>/dev/null; "
         # (The script does not inherit the lock: a daemon it leaves behind must not hold it.)
         f"timeout --kill-after={KILL_GRACE} {int(timeout)} {runner} 9>&-; rc=$?; "
         f'{{ echo $rc >"$d/remora-{token}.exit"; }} 2>/dev/null; exit $rc'

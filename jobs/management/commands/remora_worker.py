@@ -21,5 +21,5 @@ class Command(BaseCommand):
             "default",
             burst=options["burst"],
             with_scheduler=False,
-            worker_class="rq.worker.SimpleWorker",
+            worker_class="jobs.worker.RemoraWorker",
         )

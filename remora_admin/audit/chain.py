@@ -10,9 +10,11 @@ A chain whose oldest events were archived and pruned starts after the last `audi
 event's `through`, linked to the hash it records (remora_admin/audit/retention.py).
 """
 
+import hashlib
 import json
 import multiprocessing
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -97,7 +99,11 @@ class _Range:
     reason: str = ""
 
 
-def _select(after: int, high: int, size: int) -> tuple[str, list[int]]:
+RANGE = "WHERE sequence > %s AND sequence <= %s ORDER BY sequence LIMIT %s"
+
+
+def _select(where: str = RANGE) -> str:
+    """Every hashed field of the events `where` selects, as plain tuples."""
     when = "CAST(occurred_at AS CHAR)" if connection.vendor == "mysql" else "occurred_at"
     table = connection.ops.quote_name(AuditEvent._meta.db_table)
     # Only our own column and table names are put into the text; the values are parameters.
@@ -105,49 +111,69 @@ def _select(after: int, high: int, size: int) -> tuple[str, list[int]]:
         f"sequence, {when}, actor_id, actor_name, action, target_type, target_id, target_repr, "
         "zone, ip, user_agent, details, previous_hash, hash"
     )
-    where = "WHERE sequence > %s AND sequence <= %s ORDER BY sequence LIMIT %s"
-    sql = f"SELECT {columns} FROM {table} {where}"  # noqa: S608
-    return sql, [after, high, size]
+    return f"SELECT {columns} FROM {table} {where}"  # noqa: S608
+
+
+def _row_hash(row: tuple) -> str:
+    """The hash of a row of `_select`, recomputed from its fields."""
+    details = row[11]
+    text = canonical_text(
+        row[0], occurred_text(row[1]), row[2], row[3], row[4], row[5], row[6], row[7], row[8],
+        row[9], row[10], json.loads(details) if isinstance(details, str | bytes) else details,
+        row[12],
+    )  # fmt: skip
+    return hashlib.sha256(text).hexdigest()
+
+
+def _pages(sql: str, low: int, high: int, chunk: int) -> Iterator[list[tuple]]:
+    """The rows of `sql` (a RANGE query, the sequence first) in (low, high], chunk by chunk."""
+    after = low
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute(sql, [after, high, chunk])
+            rows = cursor.fetchall()
+            yield rows
+            if len(rows) < chunk:
+                return
+            after = rows[-1][0]
+
+
+def _in_order(
+    low: int, previous: str | None, events: Iterator[tuple[int, str, str, Callable[[], bool]]]
+) -> _Range:
+    """The checks of a range, in order: each event numbered next after low, linked to the one
+    before it (the first to `previous`, when given), and not altered. `events` gives
+    (sequence, previous_hash, hash, is_altered) in sequence order."""
+    expected, checked, first, last = low + 1, 0, None, None
+    for sequence, prev, stored, altered in events:
+        if first is None:
+            first = (sequence, prev)
+        if sequence != expected:
+            reason = f"event #{expected} is missing (the chain jumps to #{sequence})"
+            return _Range(checked, first, last, expected, reason)
+        if previous is not None and prev != previous:
+            return _Range(checked, first, last, sequence, (
+                f"event #{sequence} does not link to event #{sequence - 1} "
+                "(rows removed or reordered)"))  # fmt: skip
+        if altered():
+            reason = f"event #{sequence} was altered after it was written"
+            return _Range(checked, first, last, sequence, reason)
+        checked += 1
+        expected += 1
+        previous = stored
+        last = (sequence, stored)
+    return _Range(checked, first, last)
 
 
 def _walk_here(low: int, high: int, previous: str | None, chunk: int) -> _Range:
     """Check the events in (low, high]: numbered without gaps from low + 1, each hash
     recomputed, each linked to the one before (the first to `previous`, when given)."""
-    import hashlib
-
-    sha, loads = hashlib.sha256, json.loads
-    expected, checked, first, last, after = low + 1, 0, None, None, low
-    with connection.cursor() as cursor:
-        while True:
-            cursor.execute(*_select(after, high, chunk))
-            rows = cursor.fetchall()
-            for row in rows:
-                sequence, prev, stored = row[0], row[12], row[13]
-                if first is None:
-                    first = (sequence, prev)
-                if sequence != expected:
-                    reason = f"event #{expected} is missing (the chain jumps to #{sequence})"
-                    return _Range(checked, first, last, expected, reason)
-                if previous is not None and prev != previous:
-                    return _Range(checked, first, last, sequence, (
-                        f"event #{sequence} does not link to event #{sequence - 1} "
-                        "(rows removed or reordered)"))  # fmt: skip
-                details = row[11]
-                text = canonical_text(
-                    sequence, occurred_text(row[1]), row[2], row[3], row[4], row[5], row[6],
-                    row[7], row[8], row[9], row[10],
-                    loads(details) if isinstance(details, str | bytes) else details, prev,
-                )  # fmt: skip
-                if sha(text).hexdigest() != stored:
-                    reason = f"event #{sequence} was altered after it was written"
-                    return _Range(checked, first, last, sequence, reason)
-                checked += 1
-                expected += 1
-                previous = stored
-                last = (sequence, stored)
-            if len(rows) < chunk:
-                return _Range(checked, first, last)
-            after = rows[-1][0]
+    events = (
+        (row[0], row[12], row[13], lambda row=row: _row_hash(row) != row[13])
+        for rows in _pages(_select(), low, high, chunk)
+        for row in rows
+    )
+    return _in_order(low, previous, events)
 
 
 # On MariaDB/MySQL the database recomputes each hash itself, from the same canonical bytes
@@ -178,60 +204,27 @@ def _altered(sequences: list[int]) -> set[int]:
     """Of the events the database could not match, those the Python check finds altered."""
     if not sequences:
         return set()
-    import hashlib
-
-    sql, _ = _select(0, 0, 0)
-    sql = sql.replace("WHERE sequence > %s AND sequence <= %s ORDER BY sequence LIMIT %s",
-                      f"WHERE sequence IN ({', '.join(['%s'] * len(sequences))})")  # fmt: skip
-    bad = set()
+    where = f"WHERE sequence IN ({', '.join(['%s'] * len(sequences))})"
     with connection.cursor() as cursor:
-        cursor.execute(sql, sequences)
-        for row in cursor.fetchall():
-            details = row[11]
-            text = canonical_text(
-                row[0], occurred_text(row[1]), row[2], row[3], row[4], row[5], row[6], row[7],
-                row[8], row[9], row[10],
-                json.loads(details) if isinstance(details, str | bytes) else details, row[12],
-            )  # fmt: skip
-            if hashlib.sha256(text).hexdigest() != row[13]:
-                bad.add(row[0])
-    return bad
+        cursor.execute(_select(where), sequences)
+        return {row[0] for row in cursor.fetchall() if _row_hash(row) != row[13]}
 
 
 def _walk_server(low: int, high: int, previous: str | None, chunk: int) -> _Range:
     table = connection.ops.quote_name(AuditEvent._meta.db_table)
     sql = (
         f"SELECT sequence, CONCAT(previous_hash, hash, IF(SHA2({_SERVER_CANONICAL}, 256) = hash, "  # noqa: S608
-        f"'1', '0')) FROM {table} WHERE sequence > %s AND sequence <= %s "
-        "ORDER BY sequence LIMIT %s"
+        f"'1', '0')) FROM {table} {RANGE}"
     )
-    expected, checked, first, last, after = low + 1, 0, None, None, low
-    with connection.cursor() as cursor:
-        while True:
-            cursor.execute(sql, [after, high, chunk])
-            rows = cursor.fetchall()
+
+    def events() -> Iterator[tuple[int, str, str, Callable[[], bool]]]:
+        for rows in _pages(sql, low, high, chunk):
             altered = _altered([seq for seq, packed in rows if packed[128] != "1"])
             for sequence, packed in rows:
-                prev, stored = packed[:64], packed[64:128]
-                if first is None:
-                    first = (sequence, prev)
-                if sequence != expected:
-                    reason = f"event #{expected} is missing (the chain jumps to #{sequence})"
-                    return _Range(checked, first, last, expected, reason)
-                if previous is not None and prev != previous:
-                    return _Range(checked, first, last, sequence, (
-                        f"event #{sequence} does not link to event #{sequence - 1} "
-                        "(rows removed or reordered)"))  # fmt: skip
-                if sequence in altered:
-                    reason = f"event #{sequence} was altered after it was written"
-                    return _Range(checked, first, last, sequence, reason)
-                checked += 1
-                expected += 1
-                previous = stored
-                last = (sequence, stored)
-            if len(rows) < chunk:
-                return _Range(checked, first, last)
-            after = rows[-1][0]
+                yield (sequence, packed[:64], packed[64:128],
+                       lambda sequence=sequence, altered=altered: sequence in altered)  # fmt: skip
+
+    return _in_order(low, previous, events())
 
 
 def _walk_in_child(args: tuple[int, int, int]) -> _Range:

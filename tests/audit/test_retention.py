@@ -276,3 +276,19 @@ def test_events_stored_before_details_were_canonical_still_verify():
         )
     report = verify_chain(processes=1)
     assert (report.broken_at, report.reason) == (2, "event #2 was altered after it was written")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_python_walk_used_off_mariadb_names_the_same_first_bad_event():
+    from remora_admin.audit import chain
+    from remora_admin.audit.models import GENESIS_HASH
+
+    _history(old=3, new=2)
+    top = AuditEvent.objects.count()
+    here = chain._walk_here(0, top, GENESIS_HASH, 2)
+    assert (here.checked, here.broken_at) == (top, None)
+    with tampering() as cursor:
+        cursor.execute("UPDATE audit_auditevent SET zone = 'x' WHERE sequence = 4")
+    here, server = chain._walk_here(0, top, GENESIS_HASH, 2), chain._walk(0, top, GENESIS_HASH, 2)
+    assert (here.broken_at, here.checked, here.reason) == (
+        server.broken_at, server.checked, server.reason) == (4, 3, server.reason)  # fmt: skip

@@ -397,3 +397,16 @@ def storable(values: dict[str, Any]) -> dict[str, Any]:
     """A form's cleaned values as a schedule keeps them (JSON: other types as text)."""
     simple = str | int | float | bool | None | list
     return {k: (v if isinstance(v, simple) else str(v)) for k, v in values.items()}
+
+
+def set_enabled(actor: Any, schedule: Schedule, enable: bool, *, request=None) -> None:
+    """Turn a schedule on or off (audited by `save`). Enabled again, it looks forward from now,
+    like a new schedule: what it missed while off is not caught up."""
+    values = {f: getattr(schedule, f) for f in ("name", "service_kind", "cron", "timezone",
+              "missed", "skip_while_running", "grace_minutes")}  # fmt: skip
+    values["enabled"] = enable
+    if enable and not schedule.enabled:
+        Schedule.objects.filter(pk=schedule.pk).update(checked_until=timezone.now())
+        schedule.refresh_from_db()
+    save(actor, values, list(schedule.hosts.all()), schedule.recipe, schedule.params,
+         instance=schedule, request=request)  # fmt: skip

@@ -20,22 +20,22 @@ from .forms import ScheduleForm
 from .models import Alert, Schedule
 
 
-def _visible_hosts(request: HttpRequest) -> set[int]:
+def visible_hosts(request: HttpRequest) -> set[int]:
     return set(scope(Host.objects.all(), request.user).values_list("pk", flat=True))
 
 
-def _visible(request: HttpRequest, schedule: Schedule, seen: set[int] | None = None) -> bool:
+def visible(request: HttpRequest, schedule: Schedule, seen: set[int] | None = None) -> bool:
     """Seen by whoever sees every host it runs on (one with no host now: global roles only)."""
-    seen = _visible_hosts(request) if seen is None else seen
+    seen = visible_hosts(request) if seen is None else seen
     targets = schedules.targets(schedule) or list(schedule.hosts.all())
     if not targets:
         return holds_globally(request.user, Action.VIEW)
     return all(h.pk in seen for h in targets)
 
 
-def _schedule(request: HttpRequest, pk: int) -> Schedule:
+def schedule_for(request: HttpRequest, pk: int) -> Schedule:
     schedule = Schedule.objects.select_related("owner").filter(pk=pk).first()
-    if schedule is None or not _visible(request, schedule):
+    if schedule is None or not visible(request, schedule):
         raise Http404("No such schedule.")
     return schedule
 
@@ -47,10 +47,10 @@ def _may_manage(request: HttpRequest, schedule: Schedule) -> bool:
 
 @requires(Action.VIEW)
 def schedule_list(request: HttpRequest) -> HttpResponse:
-    seen = _visible_hosts(request)
+    seen = visible_hosts(request)
     rows = []
     for schedule in Schedule.objects.select_related("owner").prefetch_related("hosts"):
-        if not _visible(request, schedule, seen):
+        if not visible(request, schedule, seen):
             continue
         last = schedule.occurrences.first()
         upcoming = schedules.describe(schedule, count=1) if schedule.enabled else []
@@ -64,7 +64,7 @@ def schedule_list(request: HttpRequest) -> HttpResponse:
 
 @requires(Action.VIEW)
 def schedule_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    schedule = _schedule(request, pk)
+    schedule = schedule_for(request, pk)
     context = {
         "schedule": schedule,
         "recipe": recipes.get(schedule.recipe),
@@ -164,7 +164,7 @@ def schedule_new(request: HttpRequest) -> HttpResponse:
 
 @requires(Action.VIEW)
 def schedule_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    schedule = _schedule(request, pk)
+    schedule = schedule_for(request, pk)
     for host in schedules.targets(schedule) or schedule.hosts.all():
         require(request, Action.MANAGE_SCHEDULES, host)
     return _edit(request, schedule)
@@ -173,18 +173,10 @@ def schedule_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @requires(Action.VIEW)
 def schedule_toggle(request: HttpRequest, pk: int, enable: bool) -> HttpResponse:
-    schedule = _schedule(request, pk)
+    schedule = schedule_for(request, pk)
     for host in schedules.targets(schedule) or schedule.hosts.all():
         require(request, Action.MANAGE_SCHEDULES, host)
-    values = {f: getattr(schedule, f) for f in ("name", "service_kind", "cron", "timezone",
-              "missed", "skip_while_running", "grace_minutes")}  # fmt: skip
-    values["enabled"] = enable
-    if enable and not schedule.enabled:
-        # Enabled again: it looks forward from now, like a new schedule.
-        Schedule.objects.filter(pk=schedule.pk).update(checked_until=timezone.now())
-        schedule.refresh_from_db()
-    schedules.save(request.user, values, list(schedule.hosts.all()), schedule.recipe,
-                   schedule.params, instance=schedule, request=request)  # fmt: skip
+    schedules.set_enabled(request.user, schedule, enable, request=request)
     messages.success(request, f"Schedule {schedule.name} {'enabled' if enable else 'disabled'}.")
     return redirect(schedule)
 

@@ -243,8 +243,13 @@ def _json_line(event: AuditEvent) -> str:
 @require_safe
 @requires(Action.READ_ZONE_AUDIT)
 def export(request: HttpRequest, fmt: str) -> HttpResponse:
+    return export_events(request, fmt)
+
+
+def export_events(request: HttpRequest, fmt: str) -> HttpResponse:
     """The current filter's events, streamed (CSV with formula cells neutralised, or JSON
-    Lines); the export itself is an audit event recording the filter."""
+    Lines); the export itself is an audit event recording the filter. The caller asked the
+    policy (the page above, the API)."""
     review = ReviewFilter(request.GET or None)
     if review.is_bound and not review.is_valid():
         return HttpResponseBadRequest("A filter is not valid: " + review.errors.as_text())

@@ -120,6 +120,9 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_static",
     "axes",
     "django_rq",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "remora_admin",
     "remora_admin.audit",
     "remora_admin.access",
@@ -129,6 +132,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # static files, hashed and compressed
     "remora_admin.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -182,6 +186,50 @@ RQ_QUEUES = {
     "default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600},
 }
 
+# The REST API (/api/): personal tokens (Authorization: Bearer ...) for scripts and the
+# `remora` command line, the session for the browsable pages. Every view asks the one policy.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "remora_admin.api.auth.TokenAuthentication",
+        "remora_admin.api.auth.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["remora_admin.api.auth.SignedInWithScope"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "remora_admin.api.schema.RemoraSchema",
+    "DEFAULT_PAGINATION_CLASS": "remora_admin.api.pagination.Pages",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "remora_admin.api.errors.handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Remora Admin API",
+    "DESCRIPTION": "Hosts, services, growth phases, recipes, runs, schedules, alerts and the "
+    "audit log of the Remora stack. Authenticate with a personal token from the console "
+    "(Access > API tokens): `Authorization: Bearer <token>`.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["remora_admin.api.auth.SignedInWithScope"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/api/",
+    "ENUM_NAME_OVERRIDES": {
+        "ServiceKindEnum": "hosts.models.ServiceKind",
+        "ServiceStateEnum": "hosts.models.Service.State",
+        "RunStateEnum": "jobs.models.RunState",
+        "AlertKindEnum": "jobs.models.Alert.Kind",
+    },
+}
+# Personal API tokens: the longest life one may have; one that may act in a restricted zone
+# (created from a session verified with the second factor) lives at most this many hours.
+REMORA_TOKEN_MAX_DAYS = env_int("REMORA_TOKEN_MAX_DAYS", 365, minimum=1)
+REMORA_TOKEN_RESTRICTED_HOURS = env_int("REMORA_TOKEN_RESTRICTED_HOURS", 12, minimum=1, maximum=12)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -218,6 +266,9 @@ REMORA_RUN_OUTPUT_LIMIT = env_int("REMORA_RUN_OUTPUT_LIMIT", 64 * 1024 * 1024, m
 REMORA_CHECK_FAILURES = env_int("REMORA_CHECK_FAILURES", 3, minimum=1, maximum=100)
 # A running run whose worker has not reported for this long is marked lost.
 REMORA_RUN_HEARTBEAT_TIMEOUT = env_int("REMORA_RUN_HEARTBEAT_TIMEOUT", 30, minimum=5)
+# Runs at once per `manage.py remora_worker`: worker processes under one supervisor (1: one
+# worker in the command's own process). Each is a whole Django process (jobs/pool.py).
+REMORA_WORKER_CONCURRENCY = env_int("REMORA_WORKER_CONCURRENCY", 1, minimum=1, maximum=256)
 # The audit log's copy off the box: file:/path (append-only; verification compares with it),
 # syslog (local), syslog:HOST:PORT (remote, UDP) or none. Production: a file on storage the
 # database's owner cannot rewrite, or a remote syslog.
@@ -267,6 +318,19 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "staticfiles"))
+# Production serves collected files with hashed names through WhiteNoise (deploy/); DEBUG
+# (development, tests) serves them from the source folders, with no collectstatic needed.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+# Development: WhiteNoise finds files in the source folders as they change (no STATIC_ROOT).
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
 
 # Content Security Policy: scripts and styles only from this origin or with the per-request
 # nonce; nothing inline without it, no eval.

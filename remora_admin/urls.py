@@ -15,6 +15,7 @@ urlpatterns = [
     path("access/report.csv", access_views.access_report_csv, name="access_report_csv"),
     path("access/", include("remora_admin.access.urls")),
     path("audit/", include(("remora_admin.audit_views", "audit"))),
+    path("api/", include("remora_admin.api.urls")),
     path("", include("jobs.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -138,3 +138,51 @@ class Grant(models.Model):
     def is_active(self, at=None) -> bool:
         at = at or timezone.now()
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > at)
+
+
+class ApiToken(models.Model):
+    """A personal token for the REST API and the `remora` command line. Only its SHA-256
+    digest is stored (the token is random, 256 bits: a slow hash adds nothing); the token itself
+    is shown once, when created. It acts as its owner, never beyond the owner's roles."""
+
+    class Scope(models.TextChoices):
+        READ = "read", "Read only"
+        ACT = "act", "Read and act"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, db_index=True)  # shown, to tell tokens apart
+    digest = models.CharField(max_length=64, unique=True)
+    scope = models.CharField(max_length=8, choices=Scope.choices, default=Scope.READ)
+    # Created from a session verified with the second factor (and short-lived): it may act in
+    # restricted zones. Without it, the policy refuses restricted-zone changes as unverified.
+    second_factor = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_ip = models.GenericIPAddressField(null=True, blank=True)
+    addresses = models.JSONField(default=list, blank=True)  # where it was used from (latest 20)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"API token {self.name} ({self.prefix}…) of {self.user.get_username()}"
+
+    @property
+    def state(self) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at <= timezone.now():
+            return "expired"
+        return "active"

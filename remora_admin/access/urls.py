@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import token_views, views
 
 app_name = "access"
 urlpatterns = [
@@ -13,6 +13,9 @@ urlpatterns = [
     path("grants/<int:pk>/expiry/", views.grant_expiry, name="grant_expiry"),
     path("confirm-password/", views.confirm_password, name="confirm_password"),
     path("set-password/<uidb64>/<token>/", views.SetPasswordView.as_view(), name="set_password"),
+    path("tokens/", token_views.token_list, name="tokens"),
+    path("tokens/new/", token_views.token_new, name="token_new"),
+    path("tokens/<int:pk>/revoke/", token_views.token_revoke, name="token_revoke"),
     path("two-factor/", views.two_factor, name="two_factor"),
     path("two-factor/verify/", views.two_factor_verify, name="two_factor_verify"),
     path("two-factor/recovery-codes/", views.recovery_codes, name="recovery_codes"),

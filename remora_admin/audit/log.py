@@ -34,7 +34,7 @@ def redact(value: Any) -> Any:
     return value
 
 
-def _client_ip(request: HttpRequest | None) -> str | None:
+def client_address(request: HttpRequest | None) -> str | None:
     if request is None:
         return None
     return request.META.get("REMOTE_ADDR") or None
@@ -132,7 +132,7 @@ def record(
             target_repr=(target_repr or (str(target) if target is not None else ""))[:200],
             zone=zone,
             host=host_name_of(target, details or {}),
-            ip=_client_ip(request),
+            ip=client_address(request),
             user_agent=(request.META.get("HTTP_USER_AGENT", "") if request else "")[:300],
             details=redact(dict(details or {})),
             previous_hash=head.hash,

@@ -224,6 +224,22 @@ EXPECTED: dict[str, tuple[str, str] | dict[str, tuple[str, str]]] = {
             "LOG 403 302 302 302 404 404 404 302 302",
         ),
     },
+    # Personal API tokens: everyone signed in has their own; one revokes only one's own (a
+    # superadmin anyone's, from a verified session).
+    "access:tokens": (
+        "LOG 200 200 200 200 200 200 200 200 200",
+        "405 405 405 405 405 405 405 405 405 405",
+    ),
+    "access:token_new": (
+        "405 405 405 405 405 405 405 405 405 405",
+        "LOG 400 400 400 400 400 400 400 400 400",
+    ),
+    "access:token_revoke": {
+        "dan's token": (
+            "405 405 405 405 405 405 405 405 405 405",
+            "LOG 404 302 404 404 404 404 404 404 404",
+        ),
+    },
     "access_report": (
         "LOG 403 403 403 200 403 403 200 200 200",
         "LOG 403 403 403 200 403 403 200 200 200",
@@ -494,7 +510,10 @@ def named_urls(resolver: URLResolver | None = None, namespace: str = "") -> dict
 
 
 ALL_URLS = named_urls()
-CONSOLE_URLS = sorted(name for name in ALL_URLS if not name.startswith("admin:"))
+# The API's URLs have a matrix of their own (test_api_matrix.py): sessions and both scopes of
+# tokens.
+CONSOLE_URLS = sorted(name for name in ALL_URLS if not name.startswith(("admin:", "api:")))
+API_URLS = sorted(name for name in ALL_URLS if name.startswith("api:"))
 ADMIN_URLS = sorted(name for name in ALL_URLS if name.startswith("admin:"))
 
 
@@ -598,6 +617,18 @@ def _archive() -> dict:
     return {"pk": archive.pk}
 
 
+def _token_of(username: str) -> dict:
+    from datetime import timedelta
+
+    from django.contrib.auth import get_user_model
+
+    from remora_admin.access import tokens
+
+    owner = get_user_model().objects.get(username=username)
+    token, _ = tokens.create(owner, name="matrix", scope="read", lifetime=timedelta(days=1))
+    return {"pk": token.pk}
+
+
 def _grant_of(username: str) -> dict:
     return {"pk": Grant.objects.get(user__username=username).pk}
 
@@ -639,6 +670,8 @@ TARGETS = {
     "ivan's global grant": lambda cast: _grant_of("ivan"),
     "bob's beamrider run": lambda cast: _finished_run("beamrider", cast.bob),
     "carol's sunjammer run": lambda cast: _finished_run("sunjammer", cast.carol),
+    "dan's token": lambda cast: _token_of("dan"),
+    "recipe host_health": lambda cast: {"name": "host_health"},
     "valid link": lambda cast: _set_password_link(token_ok=True),
     "wrong token": lambda cast: _set_password_link(token_ok=False),
 }

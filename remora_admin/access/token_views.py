@@ -17,6 +17,7 @@ from .models import ApiToken
 from .policy import is_verified, reaches_restricted
 from .sudo import sudo_required
 
+FRESH = "remora_fresh_token"  # the session's note of a token made, until the next page shows it
 LIFETIMES = {
     "12h": ("12 hours", timedelta(hours=12)),
     "7d": ("7 days", timedelta(days=7)),
@@ -62,8 +63,17 @@ def _page(request: HttpRequest, form: NewTokenForm, status: int = 200, **extra) 
 @require_safe
 @never_cache
 @login_required
+@sudo_required  # the form below makes tokens: ask for the password before, not after
 def token_list(request: HttpRequest) -> HttpResponse:
-    return _page(request, NewTokenForm())
+    # A token just made is shown here, once: taken out of the session as it is shown (a reload
+    # shows it no more, and does not make another, as re-posting the form would).
+    fresh = request.session.pop(FRESH, None)
+    extra = {}
+    if fresh:
+        created = ApiToken.objects.filter(pk=fresh["id"], user=request.user).first()
+        if created is not None:
+            extra = {"created": created, "secret": fresh["secret"]}
+    return _page(request, NewTokenForm(), **extra)
 
 
 @require_POST
@@ -87,8 +97,8 @@ def token_new(request: HttpRequest) -> HttpResponse:
     except tokens.TokenRefused as refused:
         form.add_error(None, str(refused))
         return _page(request, form, status=400)
-    # Shown once, here; never stored, never shown again (nor cached: never_cache).
-    return _page(request, NewTokenForm(), created=token, secret=raw)
+    request.session[FRESH] = {"id": token.pk, "secret": raw}
+    return redirect("access:tokens")
 
 
 @require_POST

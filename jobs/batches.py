@@ -24,7 +24,7 @@ from django.utils import timezone
 from hosts.changes import make_current, sync_services
 from hosts.credentials import decrypt, encrypt
 from hosts.models import GrowthPhase, Host
-from remora_admin.access.policy import decide
+from remora_admin.access.policy import Action, decide
 from remora_admin.audit.log import record
 
 from . import planner, queue
@@ -103,7 +103,11 @@ def apply(
         decision = decide(actor, recipe.needs, step.host, second_factor=verified)
         where = f"Step {number} ({recipe.title} on {step.host.name})"
         if not decision.allowed:
-            problems.append(f"{where}: {decision.message}")
+            if not decide(actor, Action.VIEW, step.host).allowed:  # never name a hidden host
+                problems.append(f"Step {number} runs on a host you may not see: only someone "
+                                "who may act on every host of the plan applies it.")  # fmt: skip
+            else:
+                problems.append(f"{where}: {decision.message}")
             continue
         if step.host.pk not in hosts_told:
             hosts_told.add(step.host.pk)

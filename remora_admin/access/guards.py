@@ -62,12 +62,15 @@ def get_for_user(
 ) -> Any:
     """Fetch one object the user may see, else 404; then check `action` on it, else 403."""
     obj = queryset.filter(**lookup).first()
+    missing = (
+        f"No such {queryset.model._meta.verbose_name}: {', '.join(map(str, lookup.values()))}."
+    )
     if obj is None:
-        raise Http404("No such object.")
+        raise Http404(missing)
     seen = decide(request.user, Action.VIEW, obj)
     if not seen.allowed:
         _audit_denial(request, action, obj, seen, hidden=True)
-        raise Http404("No such object.")
+        raise Http404(missing)  # the same words as for nothing at all
     if action != Action.VIEW:
         require(request, action, obj)
     return obj

@@ -4,6 +4,7 @@ one event, export), your tokens and who you are. The pages' own rules, asked the
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -185,8 +186,24 @@ class EventDetail(AuditReading):
         return Response(s.EventSerializer(event).data)
 
 
+class FileFormatIsNotRenderer(DefaultContentNegotiation):
+    """`format` here names the export's file format, not one of DRF's renderers (its URL
+    override would answer 404 to format=jsonl): refusals are JSON, the file is the export's."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        renderer = renderers[0]
+        return renderer, renderer.media_type
+
+
 class EventExport(AuditReading):
     """The filtered events as a file (CSV, or JSON Lines), streamed; the export is audited."""
+
+    def perform_content_negotiation(self, request, force=False):
+        # `format` here names the file's format, not one of DRF's renderers (whose own
+        # `?format=` would answer 404 for csv and jsonl): errors stay JSON.
+        return super().perform_content_negotiation(request, force=True)
+
+    content_negotiation_class = FileFormatIsNotRenderer
 
     @extend_schema(
         parameters=[

@@ -2,6 +2,7 @@
 recipe's own form), list with filters, one run, its output after an offset (long-polled), cancel,
 approve and reject. Every change is `jobs.launch`'s, which asks the policy and audits."""
 
+import codecs
 import time
 
 from django.utils import timezone
@@ -126,6 +127,27 @@ class OffsetQuery(serializers.Serializer):
     wait = serializers.FloatField(min_value=0, max_value=LONGEST_WAIT, default=0)
 
 
+def _whole_characters(data: bytes, *, final: bool) -> tuple[str, int]:
+    """The text of `data` and how many bytes it used: a character cut in two at the end is
+    left for the next answer (unless nothing more will come), never shown as garbage."""
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    text = decoder.decode(data, final=final)
+    pending, _ = decoder.getstate()
+    return text, len(data) - len(pending)
+
+
+def _output_from(run: JobRun, offset: int) -> list[OutputChunk]:
+    """The stored output from byte `offset` on: whole chunks, and the end of the one that
+    holds `offset` when it falls inside it (after a character held back)."""
+    chunks = list(OutputChunk.objects.filter(run=run, offset__gte=offset).order_by("offset", "id"))
+    inside = OutputChunk.objects.filter(run=run, offset__lt=offset).order_by("-offset").first()
+    if inside is not None and inside.offset + len(inside.data) > offset:
+        inside.data = bytes(inside.data)[offset - inside.offset :]
+        inside.offset = offset
+        chunks.insert(0, inside)
+    return chunks
+
+
 class RunOutput(Visible, APIView):
     """The output after byte `offset`, and the run's state. With `wait`, the answer waits up
     to that many seconds for new output or the run's end (a client follows a run by asking
@@ -147,20 +169,20 @@ class RunOutput(Visible, APIView):
         run = _run(request, pk)
         give_up = time.monotonic() + wait
         while True:
-            chunks = list(
-                OutputChunk.objects.filter(run=run, offset__gte=offset).order_by("offset", "id")
-            )
+            # The state first, then the output: a run's last output is stored before it is
+            # marked finished, so "finished" here means nothing more will come.
+            chunks = _output_from(run, offset)
             if chunks or run.finished or time.monotonic() >= give_up:
                 break
             time.sleep(POLL)
             run.refresh_from_db(fields=["state", "exit_code", "error", "finished_at"])
-        if not chunks and not run.finished:
-            run.refresh_from_db(fields=["state", "exit_code", "error", "finished_at"])
         data = b"".join(bytes(c.data) for c in chunks)
+        start = chunks[0].offset if chunks else offset
+        text, used = _whole_characters(data, final=run.finished)
         body = {
-            "offset": offset,
-            "next_offset": (chunks[-1].offset + len(chunks[-1].data)) if chunks else offset,
-            "text": data.decode(errors="replace"),
+            "offset": start,
+            "next_offset": start + used,
+            "text": text,
             "state": run.state,
             "finished": run.finished,
             "exit_code": run.exit_code,

@@ -215,6 +215,16 @@ def test_apply_refuses_in_words_and_changes_nothing(alice, carol, phases, the_pl
     assert len(refused.value.problems) == 3
     assert refused.value.problems[0].startswith("Step 1 (Mark a on lab1): ")
 
+    # Someone who may not even see the plan's host is told so, never its name.
+    outsider = get_user_model().objects.create_user("zed", password="zed-pass-1")
+    with pytest.raises(batches.PlanRefused) as refused:
+        batches.apply(outsider, one, two, {"app_password": "x"})
+    assert refused.value.problems[0] == (
+        "Step 1 runs on a host you may not see: only someone who may act on every host of the "
+        "plan applies it."
+    )
+    assert not any("lab1" in p for p in refused.value.problems)
+
     with pytest.raises(batches.PlanRefused, match="current phase to the next"):
         batches.apply(alice, two, one, {"app_password": "x"})
 
@@ -224,7 +234,7 @@ def test_apply_refuses_in_words_and_changes_nothing(alice, carol, phases, the_pl
         batches.apply(alice, one, two, {"app_password": "x"})
 
     assert not PlanBatch.objects.exists()
-    assert AuditEvent.objects.filter(action="plan.refused").count() == 4
+    assert AuditEvent.objects.filter(action="plan.refused").count() == 5
 
 
 def test_only_one_plan_runs_at_a_time(alice, phases, the_plan):

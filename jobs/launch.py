@@ -181,13 +181,15 @@ def launch(
     request: HttpRequest | None = None,
     second_factor: bool | None = None,
     override_freeze: str = "",
+    batch: uuid.UUID | None = None,
 ) -> list[JobRun]:
     """Create one run per host (a batch) with its audit event; queue them once committed.
 
     All or nothing: if the policy or a precondition refuses any host, nothing is created, each
     refusal is audited, and `LaunchRefused` says why for every host refused. A recipe that
     changes hosts is refused on a frozen host, unless a superadmin overrides the freeze with a
-    reason (`override_freeze`, audited).
+    reason (`override_freeze`, audited). `batch` puts the runs in a batch that already has runs
+    (`launch_many`: one batch for a fan-out launched host by host); by default a new one.
     """
     verified = proven_second_factor(actor, request, second_factor)
     denied: Decision | None = None
@@ -230,7 +232,7 @@ def launch(
     public = {k: v for k, v in params.items() if k not in recipe.secret_fields}
     secrets = {k: params[k] for k in recipe.secret_fields if params.get(k)}
     script = recipe.render(params)
-    batch = uuid.uuid4()
+    batch = batch or uuid.uuid4()
     runs = []
     with transaction.atomic():
         for host in hosts:
@@ -282,6 +284,81 @@ def launch(
                 transaction.on_commit(lambda r=run: queue.enqueue(r.pk, r.timeout))
             runs.append(run)
     return runs
+
+
+FAN_OUT_CHUNK = 10  # hosts per transaction in `launch_many`
+
+
+@dataclass(frozen=True)
+class FanOut:
+    """What a launch on many hosts did: the runs created (one per host, one batch, in the
+    hosts' order) and the hosts refused, each with its reason."""
+
+    runs: list[JobRun]
+    refusals: list[Refusal]
+
+    @property
+    def refused_hosts(self) -> list[Any]:
+        return list(dict.fromkeys(r.target for r in self.refusals))
+
+
+def launch_many(
+    actor: Any,
+    recipe: Recipe,
+    hosts: list[Any],
+    params: dict[str, Any],
+    *,
+    all_or_nothing: bool = False,
+    dry_run: bool = False,
+    request: HttpRequest | None = None,
+    second_factor: bool | None = None,
+    override_freeze: str = "",
+) -> FanOut:
+    """Launch `recipe` on many hosts: each host through `launch` (the same policy, checks and
+    audit events), all runs in one batch; the workers run them in parallel.
+
+    By default each host stands alone, as a sysadmin running a check or a command across a
+    fleet expects: a host refused (no right there, inactive, untrusted key, frozen...) is
+    reported with its reason (and audited, by `launch`) and the other hosts run. With
+    `all_or_nothing` one refused host refuses them all and nothing is created (what a
+    coordinated change wants); then the result has no runs and every host's refusals.
+
+    A host named twice runs once. Hosts are written `FAN_OUT_CHUNK` to a transaction (fewer
+    commits; the first runs are queued while the next hosts are written). The job queue (Redis)
+    down is no host's fault: it raises `QueueUnavailable` as `launch` does while no run was
+    created yet; if it goes down midway, the runs created stay (the reconciler delivers them)
+    and the remaining hosts are reported with the code "queue_unavailable" (not audited, as
+    `launch` does not audit it: nothing was decided about them).
+    """
+    hosts = list({host.pk: host for host in hosts}.values())
+    options = {"dry_run": dry_run, "request": request, "second_factor": second_factor,
+               "override_freeze": override_freeze}  # fmt: skip
+    if all_or_nothing:
+        try:
+            return FanOut(launch(actor, recipe, hosts, params, **options), [])
+        except LaunchRefused as refused:
+            return FanOut([], refused.refusals)
+    batch = uuid.uuid4()
+    runs: list[JobRun] = []
+    refusals: list[Refusal] = []
+    down: queue.QueueUnavailable | None = None
+    for start in range(0, len(hosts), FAN_OUT_CHUNK):
+        # A few hosts per transaction: one commit (and one hold of the audit chain's lock)
+        # for several runs, while the first runs already go to the workers.
+        with transaction.atomic():
+            for host in hosts[start : start + FAN_OUT_CHUNK]:
+                try:
+                    runs += launch(actor, recipe, [host], params, batch=batch, **options)
+                except LaunchRefused as refused:
+                    refusals += refused.refusals
+                except queue.QueueUnavailable as exc:
+                    if not runs:
+                        down = exc  # raised once the refusals audited so far are committed
+                        break
+                    refusals.append(Refusal("queue_unavailable", str(exc), host))
+        if down is not None:
+            raise down
+    return FanOut(runs, refusals)
 
 
 def encrypt_secrets(secrets: dict[str, str]) -> bytes:

@@ -215,11 +215,18 @@ def follow_run(client: Client, run: dict, *, prefix: str = "", quiet: bool = Fal
 )
 @click.option("--dry-run", is_flag=True, help="Show what would run; change nothing.")
 @click.option(
+    "--all-or-nothing/--each-alone",
+    "together",
+    default=None,
+    help="One refused host stops them all, or the others run anyway (default: all or "
+    "nothing for recipes that change hosts, each alone for checks).",
+)
+@click.option(
     "--follow", "-f", is_flag=True, help="Print the output live; exit with the run's status."
 )
 @json_option
 @click.pass_obj
-def run(obj: State, recipe: str, hosts_: tuple[str, ...], pairs, dry_run, follow) -> None:
+def run(obj: State, recipe: str, hosts_: tuple[str, ...], pairs, dry_run, together, follow) -> None:
     """Launch RECIPE on one or more hosts. With --follow, stream the output as it arrives and
     exit with the run's status (0 succeeded, its exit code if it failed, else 1)."""
     client = obj.client()
@@ -229,7 +236,13 @@ def run(obj: State, recipe: str, hosts_: tuple[str, ...], pairs, dry_run, follow
     try:
         launched = client.post(
             "/api/runs/",
-            {"recipe": recipe, "hosts": hosts_list, "params": params, "dry_run": dry_run},
+            {
+                "recipe": recipe,
+                "hosts": hosts_list,
+                "params": params,
+                "dry_run": dry_run,
+                "all_or_nothing": together,
+            },  # fmt: skip
         )
     except ApiError as error:
         if error.status == 404:  # a host that does not exist or that one may not see
@@ -237,6 +250,10 @@ def run(obj: State, recipe: str, hosts_: tuple[str, ...], pairs, dry_run, follow
         raise
     if obj.json and not follow:
         return dump(launched)
+    refused = launched.get("refusals") or []
+    launched = launched["runs"]
+    for r in refused:  # the other hosts run: said, and the exit status is at least 1
+        click.echo(f"remora: refused on {r.get('host') or '?'}: {r['message']}", err=True)
     if not obj.json:
         for r in launched:
             click.echo(
@@ -244,7 +261,7 @@ def run(obj: State, recipe: str, hosts_: tuple[str, ...], pairs, dry_run, follow
                 err=follow,
             )
     if not follow:
-        return
+        sys.exit(1 if refused else 0)
     statuses, finals = [], []
     try:
         for r in launched:
@@ -265,7 +282,7 @@ def run(obj: State, recipe: str, hosts_: tuple[str, ...], pairs, dry_run, follow
         sys.exit(130)
     if obj.json:
         dump([client.get(f"/api/runs/{r['id']}/") for r in launched])
-    sys.exit(max(statuses) if statuses else 0)
+    sys.exit(max([*statuses, 1 if refused else 0]))
 
 
 def _ask_secrets(client: Client, recipe: str, host: str, params: dict[str, Any]) -> None:

@@ -68,7 +68,11 @@ _CHANGE_ERRORS = {
 
 
 class RemoraSchema(AutoSchema):
-    """Every operation documents the refusals errors.py answers with, beside its success."""
+    """Every operation documents the refusals errors.py answers with, beside its success; only
+    a GET pages (a launch answers its runs as a plain list, not a page of a list view)."""
+
+    def _get_paginator(self):
+        return super()._get_paginator() if self.method == "GET" else None
 
     def _get_response_bodies(self, direction="response"):
         bodies = super()._get_response_bodies(direction=direction)

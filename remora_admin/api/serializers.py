@@ -160,6 +160,24 @@ class LaunchSerializer(serializers.Serializer):
     )
     params = serializers.DictField(child=serializers.JSONField(), required=False, default=dict)
     dry_run = serializers.BooleanField(required=False, default=False)
+    all_or_nothing = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="One refused host refuses them all (nothing runs). Default: yes for recipes "
+        "that change hosts (a coordinated change), no for checks (each host stands alone).",
+    )
+
+
+class RefusalSerializer(serializers.Serializer):
+    host = serializers.CharField(allow_null=True)
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class LaunchedSerializer(serializers.Serializer):
+    runs = RunSerializer(many=True)
+    refusals = RefusalSerializer(many=True, help_text="The hosts refused, each with why.")
 
 
 class OutputSerializer(serializers.Serializer):

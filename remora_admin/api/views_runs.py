@@ -20,7 +20,7 @@ from jobs import recipes
 from jobs.forms import RunFilterForm
 from jobs.models import JobRun, OutputChunk, RunState
 from remora_admin.access.guards import get_for_user, require
-from remora_admin.access.policy import Action, scope
+from remora_admin.access.policy import Action, Decision, scope
 
 from . import serializers as s
 from .views_inventory import Visible
@@ -73,7 +73,7 @@ class RunList(Visible, generics.ListAPIView):
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
-    @extend_schema(request=s.LaunchSerializer, responses={201: s.RunSerializer(many=True)})
+    @extend_schema(request=s.LaunchSerializer, responses={201: s.LaunchedSerializer})
     def post(self, request: Request) -> Response:
         given = s.LaunchSerializer(data=request.data)
         given.is_valid(raise_exception=True)
@@ -97,10 +97,35 @@ class RunList(Visible, generics.ListAPIView):
             raise ValidationError(
                 {"params": {name: ["This recipe has no such parameter."] for name in unknown}}
             )
-        runs = launching.launch(request.user, recipe, hosts, params,
-                                dry_run=data["dry_run"], request=request)  # fmt: skip
-        body = s.RunSerializer(runs, many=True, context={"request": request}).data
+        together = data["all_or_nothing"]
+        if together is None:
+            together = recipe.changes_host
+        outcome = launching.launch_many(
+            request.user, recipe, hosts, params,
+            all_or_nothing=together, dry_run=data["dry_run"], request=request,
+        )  # fmt: skip
+        if not outcome.runs:
+            _nothing_ran(outcome.refusals)
+        body = {
+            "runs": s.RunSerializer(outcome.runs, many=True, context={"request": request}).data,
+            "refusals": [
+                {"host": getattr(r.target, "name", None), "code": r.code, "message": r.message}
+                for r in outcome.refusals
+            ],  # fmt: skip
+        }
         return Response(body, status=201)
+
+
+# The policy's reasons (Decision.reason): a launch refused only for these is a 403.
+POLICY_REASONS = {"no_role", "needs_2fa", "restricted_zone", "inactive", "own_run"}
+
+
+def _nothing_ran(refusals: list) -> None:
+    """No host ran: the refusal as `launch` raises it (403 when only the policy said no)."""
+    if refusals and all(r.code in POLICY_REASONS for r in refusals):
+        first = refusals[0]
+        raise launching.NotAllowed(Decision(False, first.code, first.message), refusals)
+    raise launching.LaunchRefused(" ".join(r.message for r in refusals), refusals=refusals)
 
 
 def _moment(raw: str):

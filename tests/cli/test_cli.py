@@ -406,14 +406,21 @@ def test_a_launch_the_policy_refuses_says_why_and_exits_1(remora, dan, sunjammer
 def test_a_refused_launch_names_each_host_and_its_reason(remora, carol, sunjammer):
     Host.objects.create(name="spare", address="spare.example.org", zone=sunjammer.zone)
 
-    done = remora(
-        "run", "host_health", "--host", "sunjammer", "--host", "spare", token=token_for(carol)
-    )
+    raw = token_for(carol)
+    together = remora("run", "host_health", "--host", "sunjammer", "--host", "spare",
+                      "--all-or-nothing", token=raw)  # fmt: skip
 
-    assert done.returncode == 1
-    assert "spare has no SSH credential" in done.stderr
-    assert "spare's host key is not trusted yet" in done.stderr
+    assert together.returncode == 1
+    assert "spare has no SSH credential" in together.stderr
+    assert "spare's host key is not trusted yet" in together.stderr
     assert not JobRun.objects.exists()
+
+    # A check runs on each host it may by default: spare is refused, sunjammer runs.
+    alone = remora("run", "host_health", "--host", "sunjammer", "--host", "spare", token=raw)
+
+    assert alone.returncode == 1
+    assert "refused on spare: spare has no SSH credential" in alone.stderr
+    assert [r.host.name for r in JobRun.objects.all()] == ["sunjammer"]
 
 
 def test_an_invalid_parameter_is_named(remora, carol, sunjammer):

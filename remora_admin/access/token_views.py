@@ -2,12 +2,13 @@
 token is shown once, on the page that created it; the list shows what tells them apart (name,
 first characters, scope, expiry, last use) and revokes."""
 
+import secrets
 from datetime import timedelta
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
@@ -17,7 +18,7 @@ from .models import ApiToken
 from .policy import is_verified, reaches_restricted
 from .sudo import sudo_required
 
-FRESH = "remora_fresh_token"  # the session's note of a token made, until the next page shows it
+USED_FORMS = "remora_token_forms_used"  # the forms that made their token (a reload re-posts)
 LIFETIMES = {
     "12h": ("12 hours", timedelta(hours=12)),
     "7d": ("7 days", timedelta(days=7)),
@@ -41,6 +42,7 @@ class NewTokenForm(forms.Form):
         initial="30d",
         label="Expires after",
     )
+    form_id = forms.CharField(widget=forms.HiddenInput, max_length=40)
     restricted = forms.BooleanField(
         required=False,
         label="May act in restricted zones",
@@ -65,15 +67,15 @@ def _page(request: HttpRequest, form: NewTokenForm, status: int = 200, **extra) 
 @login_required
 @sudo_required  # the form below makes tokens: ask for the password before, not after
 def token_list(request: HttpRequest) -> HttpResponse:
-    # A token just made is shown here, once: taken out of the session as it is shown (a reload
-    # shows it no more, and does not make another, as re-posting the form would).
-    fresh = request.session.pop(FRESH, None)
-    extra = {}
-    if fresh:
-        created = ApiToken.objects.filter(pk=fresh["id"], user=request.user).first()
-        if created is not None:
-            extra = {"created": created, "secret": fresh["secret"]}
-    return _page(request, NewTokenForm(), **extra)
+    return _page(request, NewTokenForm(initial={"form_id": secrets.token_urlsafe(16)}))
+
+
+def _already_used(request: HttpRequest, form_id: str) -> bool:
+    return form_id in request.session.get(USED_FORMS, [])
+
+
+def _note_used(request: HttpRequest, form_id: str) -> None:
+    request.session[USED_FORMS] = [*request.session.get(USED_FORMS, []), form_id][-20:]
 
 
 @require_POST
@@ -81,10 +83,16 @@ def token_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @sudo_required
 def token_new(request: HttpRequest) -> HttpResponse:
+    """Make the token and show it in this answer only: its secret is stored nowhere (not in the
+    session either). A reload posts the same form again: it makes no second token."""
     form = NewTokenForm(request.POST)
     if not form.is_valid():
         return _page(request, form, status=400)
     f = form.cleaned_data
+    if _already_used(request, f["form_id"]):
+        messages.info(request, "That form already made its token, shown once. If you did not "
+                      "copy it, revoke it and make a new one.")  # fmt: skip
+        return redirect("access:tokens")
     try:
         token, raw = tokens.create(
             request.user,
@@ -97,16 +105,15 @@ def token_new(request: HttpRequest) -> HttpResponse:
     except tokens.TokenRefused as refused:
         form.add_error(None, str(refused))
         return _page(request, form, status=400)
-    request.session[FRESH] = {"id": token.pk, "secret": raw}
-    return redirect("access:tokens")
+    _note_used(request, f["form_id"])
+    fresh = NewTokenForm(initial={"form_id": secrets.token_urlsafe(16)})
+    return _page(request, fresh, created=token, secret=raw)
 
 
 @require_POST
 @login_required
 def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
-    token = ApiToken.objects.select_related("user").filter(pk=pk).first()
-    if token is None or not tokens.may_revoke(request.user, token):
-        raise Http404("No such token.")
+    token = tokens.revocable(request, pk)
     try:
         tokens.revoke(request.user, token, request=request)
     except tokens.TokenRefused as refused:

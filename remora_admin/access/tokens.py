@@ -14,11 +14,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 from django.utils import timezone
 
 from remora_admin.audit.log import record
 
+from .guards import require
 from .models import ApiToken
 from .policy import Action, decide, is_verified, reaches_restricted
 
@@ -150,6 +151,20 @@ def authenticate(raw: str, address: str | None, request: HttpRequest | None = No
                 last_used_at=now, last_used_ip=address, addresses=token.addresses
             )
         token.last_used_at, token.last_used_ip = now, address
+    return token
+
+
+def revocable(request: Any, pk: int) -> ApiToken:
+    """The token `pk` if the one asking may revoke it: their own, or anyone's for a superadmin
+    (whose session must be verified: else a 403 that says so). Anyone else's is a 404: its
+    existence is not confirmed."""
+    token = ApiToken.objects.select_related("user").filter(pk=pk).first()
+    if token is not None and token.user_id != request.user.pk:
+        decision = decide(request.user, Action.MANAGE_ACCESS)
+        if decision.reason == "needs_2fa":
+            require(request, Action.MANAGE_ACCESS)  # audited, a 403 with the reason
+    if token is None or not may_revoke(request.user, token):
+        raise Http404("No such token.")
     return token
 
 

@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import status
+from rest_framework.exceptions import NotAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
@@ -39,6 +40,12 @@ def _by_token(context) -> bool:
     return request is not None and isinstance(getattr(request, "auth", None), ApiToken)
 
 
+SIGN_IN = (
+    "Sign in first: send a personal token as 'Authorization: Bearer <token>' (make one in the "
+    "console, Access > API tokens), or use the console's session."
+)
+
+
 def handler(exc, context):
     if _by_token(context) and "needs_2fa" in (
         getattr(exc, "reason", ""),
@@ -60,6 +67,10 @@ def handler(exc, context):
         return Response(body, status=status.HTTP_403_FORBIDDEN)
     if isinstance(exc, Http404):
         return Response({"detail": str(exc) or "Not found.", "code": "not_found"}, status=404)
+    if isinstance(exc, NotAuthenticated):
+        header = getattr(exc, "auth_header", None)
+        exc = NotAuthenticated(SIGN_IN)
+        exc.auth_header = header
     response = exception_handler(exc, context)
     if response is not None and isinstance(response.data, dict) and "detail" in response.data:
         detail = response.data["detail"]

@@ -247,9 +247,7 @@ class TokenRevoke(APIView):
 
     @extend_schema(request=None, responses=s.TokenSerializer)
     def post(self, request: Request, pk: int) -> Response:
-        token = ApiToken.objects.filter(pk=pk).first()
-        if token is None or not tokens.may_revoke(request.user, token):
-            raise Http404("No such token.")
+        token = tokens.revocable(request, pk)
         try:
             tokens.revoke(request.user, token, request=request)
         except tokens.TokenRefused as refused:

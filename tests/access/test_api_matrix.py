@@ -224,7 +224,7 @@ EXPECTED: dict[str, tuple[str, str] | dict[str, tuple[str, str]]] = {
     "api:token_revoke": {
         "dan's token": (
             "401 405 405 405 405 405 405 405 405 405",
-            "401 404 200 404 404 404 404 404 404 404",
+            "401 404 200 404 404 404 404 404 404 403",
         ),
     },
     "api:tokens": (

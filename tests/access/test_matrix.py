@@ -237,7 +237,7 @@ EXPECTED: dict[str, tuple[str, str] | dict[str, tuple[str, str]]] = {
     "access:token_revoke": {
         "dan's token": (
             "405 405 405 405 405 405 405 405 405 405",
-            "LOG 404 302 404 404 404 404 404 404 404",
+            "LOG 404 302 404 404 404 404 404 404 403",
         ),
     },
     "access_report": (

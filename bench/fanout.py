@@ -204,7 +204,6 @@ def main() -> None:
     parser.add_argument("--hosts", type=int, default=50)
     parser.add_argument("--concurrency", type=int, default=25, help="worker processes")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--chunk", type=int, default=0, help="hosts per launch transaction")
     parser.add_argument("--user", default="remora-bench", help="the SSH account on the hosts")
     args = parser.parse_args()
     began, load_before = time.monotonic(), " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -220,11 +219,6 @@ def main() -> None:
         from jobs.recipes import get
 
         recipe = get("host_health")
-        if args.chunk:
-            import jobs.launch
-
-            jobs.launch.FAN_OUT_CHUNK = args.chunk
-
         def once(on_hosts) -> tuple[float, float]:
             """Wall time from the call until every run ended, and of the launch call alone."""
             started = time.perf_counter()

@@ -286,9 +286,6 @@ def launch(
     return runs
 
 
-FAN_OUT_CHUNK = 10  # hosts per transaction in `launch_many`
-
-
 @dataclass(frozen=True)
 class FanOut:
     """What a launch on many hosts did: the runs created (one per host, one batch, in the
@@ -314,8 +311,8 @@ def launch_many(
     second_factor: bool | None = None,
     override_freeze: str = "",
 ) -> FanOut:
-    """Launch `recipe` on many hosts: each host through `launch` (the same policy, checks and
-    audit events), all runs in one batch; the workers run them in parallel.
+    """Launch `recipe` on many hosts through `launch` (the same policy, checks and audit
+    events), all runs in one batch; the workers run them in parallel.
 
     By default each host stands alone, as a sysadmin running a check or a command across a
     fleet expects: a host refused (no right there, inactive, untrusted key, frozen...) is
@@ -323,42 +320,28 @@ def launch_many(
     `all_or_nothing` one refused host refuses them all and nothing is created (what a
     coordinated change wants); then the result has no runs and every host's refusals.
 
-    A host named twice runs once. Hosts are written `FAN_OUT_CHUNK` to a transaction (fewer
-    commits; the first runs are queued while the next hosts are written). The job queue (Redis)
-    down is no host's fault: it raises `QueueUnavailable` as `launch` does while no run was
-    created yet; if it goes down midway, the runs created stay (the reconciler delivers them)
-    and the remaining hosts are reported with the code "queue_unavailable" (not audited, as
-    `launch` does not audit it: nothing was decided about them).
+    One `launch` for all the hosts (one transaction: the runs reach the workers together);
+    when some are refused, one more for the others. Should one of those be refused by then
+    (its state changed in between), nothing more is tried: the refusals say why. A host named
+    twice runs once. The job queue (Redis) down raises `QueueUnavailable`, as `launch` does.
     """
     hosts = list({host.pk: host for host in hosts}.values())
     options = {"dry_run": dry_run, "request": request, "second_factor": second_factor,
-               "override_freeze": override_freeze}  # fmt: skip
+               "override_freeze": override_freeze, "batch": uuid.uuid4()}  # fmt: skip
+    try:
+        return FanOut(launch(actor, recipe, hosts, params, **options), [])
+    except LaunchRefused as refused:
+        refusals = refused.refusals
     if all_or_nothing:
-        try:
-            return FanOut(launch(actor, recipe, hosts, params, **options), [])
-        except LaunchRefused as refused:
-            return FanOut([], refused.refusals)
-    batch = uuid.uuid4()
-    runs: list[JobRun] = []
-    refusals: list[Refusal] = []
-    down: queue.QueueUnavailable | None = None
-    for start in range(0, len(hosts), FAN_OUT_CHUNK):
-        # A few hosts per transaction: one commit (and one hold of the audit chain's lock)
-        # for several runs, while the first runs already go to the workers.
-        with transaction.atomic():
-            for host in hosts[start : start + FAN_OUT_CHUNK]:
-                try:
-                    runs += launch(actor, recipe, [host], params, batch=batch, **options)
-                except LaunchRefused as refused:
-                    refusals += refused.refusals
-                except queue.QueueUnavailable as exc:
-                    if not runs:
-                        down = exc  # raised once the refusals audited so far are committed
-                        break
-                    refusals.append(Refusal("queue_unavailable", str(exc), host))
-        if down is not None:
-            raise down
-    return FanOut(runs, refusals)
+        return FanOut([], refusals)
+    refused_hosts = {r.target.pk for r in refusals if r.target is not None}
+    rest = [host for host in hosts if host.pk not in refused_hosts]
+    if not rest:
+        return FanOut([], refusals)
+    try:
+        return FanOut(launch(actor, recipe, rest, params, **options), refusals)
+    except LaunchRefused as again:
+        return FanOut([], refusals + again.refusals)
 
 
 def encrypt_secrets(secrets: dict[str, str]) -> bytes:

@@ -219,6 +219,7 @@ def main() -> None:
         from jobs.recipes import get
 
         recipe = get("host_health")
+
         def once(on_hosts) -> tuple[float, float]:
             """Wall time from the call until every run ended, and of the launch call alone."""
             started = time.perf_counter()

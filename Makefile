@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 HTMX_VERSION := 4.0.1
 PICO_VERSION := 2.1.1
 
-.PHONY: help run code test test-fast lint venv vendor bench clean lab lab-down lab-status lab-needs-root
+.PHONY: help run code test test-fast lint venv vendor bench clean lab lab-down lab-status lab-needs-root dist
 
 help:
 	@echo "make run    - start the console on http://127.0.0.1:8000 (PORT to change): the web"
@@ -27,6 +27,8 @@ help:
 	@echo "make test   - lint, checks and the whole test suite against real services (lab included)"
 	@echo "make test-fast - the same without the lab's tests (no root needed for the lab)"
 	@echo "make bench  - run the benchmarks under bench/"
+	@echo "make dist   - the install bundle for a Debian 12 server in dist/ (a Python 3.12+, the"
+	@echo "              wheelhouse, deploy/install.sh; README: Install on a server)"
 	@echo "make vendor - re-vendor htmx $(HTMX_VERSION) and Pico CSS $(PICO_VERSION) from npm"
 
 $(STAMP): pyproject.toml
@@ -71,6 +73,10 @@ test: $(STAMP) lint
 test-fast: $(STAMP) lint
 	$(PY) -m pytest -m "not lab" $(PYTEST_ARGS)
 
+# The bundle's Python is the newest pyenv 3.12+ (or DIST_PYTHON=/prefix/bin/python3.X).
+dist:
+	deploy/build-bundle.sh $(if $(DIST_PYTHON),--python $(DIST_PYTHON))
+
 bench: $(STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
@@ -83,4 +89,4 @@ vendor:
 	  rm -rf $$tmp && echo "Vendored htmx $(HTMX_VERSION) and Pico CSS $(PICO_VERSION) into static/vendor/"
 
 clean:
-	rm -rf $(VENV) var/staticfiles
+	rm -rf $(VENV) var/staticfiles dist

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import base, host, net
 from .base import LabError
-from .config import DEPLOY_USER, HOSTS, RUN, SSH_PORT, STATE, LabHost
+from .config import DEPLOY_USER, EXTRA_HOSTS, HOSTS, RUN, SSH_PORT, STATE, LabHost
 
 STATE_FILE = RUN / "state.json"
 
@@ -114,7 +114,7 @@ def _cached(build_seconds: float | None) -> str:
 
 def down(log=print, *, purge: bool = False) -> None:
     require_root()
-    for h in HOSTS:
+    for h in (*HOSTS, *EXTRA_HOSTS):  # an extra host a test booted goes too
         host.stop(h)
         net.unplug(h)
     net.stop_relays()
@@ -128,7 +128,8 @@ def down(log=print, *, purge: bool = False) -> None:
 def clear_leftovers(log=print) -> None:
     """What a killed run (or a half-up lab) left behind goes first: a start begins clean."""
     leftovers = net.our_namespaces() or any(
-        host.starter_pid(h) or any(d.exists() for d in host.cgroup_dirs(h)) for h in HOSTS
+        host.starter_pid(h) or any(d.exists() for d in host.cgroup_dirs(h))
+        for h in (*HOSTS, *EXTRA_HOSTS)
     )
     if leftovers:
         log("clearing what an earlier lab left behind")

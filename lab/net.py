@@ -25,6 +25,7 @@ from pathlib import Path
 from .config import (
     APT_PROXY_PORT,
     BRIDGE_ADDRESS,
+    EXTRA_HOSTS,
     HOSTS,
     LAB_NETNS,
     RUN,
@@ -48,7 +49,7 @@ def our_namespaces() -> list[str]:
     """This lab's namespaces (another numbered lab's are not ours)."""
     out = sh("ip", "netns", "list", check=False).stdout
     names = [line.split()[0] for line in out.splitlines() if line.strip()]
-    ours = {LAB_NETNS} | {h.netns for h in HOSTS}
+    ours = {LAB_NETNS} | {h.netns for h in (*HOSTS, *EXTRA_HOSTS)}
     return [n for n in names if n in ours]
 
 
@@ -132,24 +133,40 @@ def _in_lab(*command: str) -> list[str]:
 
 
 def start_ssh_relay(host: LabHost) -> None:
-    sock = RUN / f"ssh-{host.name}.sock"
+    start_host_relay(host, SSH_PORT, "ssh")
+
+
+def start_host_relay(host: LabHost, port: int, kind: str) -> str:
+    """The machine's loopback `host.relay_address:port` → a unix socket → the host's lab
+    address and `port` (its sshd: kind "ssh"; a web server the host runs: "http"). Returns
+    "address:port" on the machine's side."""
+    if not kind.isalnum() or not 0 < int(port) < 65536:
+        raise ValueError(f"relay {kind!r} to port {port}: a word and a port number")
+    sock = RUN / f"{kind}-{host.name}.sock"
     _start(
-        f"relay-ssh-{host.name}-lab",
+        f"relay-{kind}-{host.name}-lab",
         _in_lab(
             "socat",
             f"UNIX-LISTEN:{sock},fork,unlink-early,mode=600",
-            f"TCP:{host.address}:{SSH_PORT},connect-timeout=5",
+            f"TCP:{host.address}:{int(port)},connect-timeout=5",
         ),  # fmt: skip
     )
     _wait_for(sock)
     _start(
-        f"relay-ssh-{host.name}",
+        f"relay-{kind}-{host.name}",
         [
             "socat",
-            f"TCP-LISTEN:{SSH_PORT},bind={host.relay_address},reuseaddr,fork",
+            f"TCP-LISTEN:{int(port)},bind={host.relay_address},reuseaddr,fork",
             f"UNIX-CONNECT:{sock}",
         ],  # fmt: skip
     )
+    return f"{host.relay_address}:{int(port)}"
+
+
+def stop_host_relay(host: LabHost, kind: str) -> None:
+    """End what `start_host_relay(host, ..., kind)` started (safe to call twice)."""
+    _stop_relay(f"relay-{kind}-{host.name}", f"relay-{kind}-{host.name}-lab")
+    (RUN / f"{kind}-{host.name}.sock").unlink(missing_ok=True)
 
 
 def start_apt_relay(mirror_host: str) -> None:
@@ -202,7 +219,12 @@ def start_port_relay(name: str, lab_port: int, machine_port: int) -> str:
 
 
 def stop_port_relay(name: str) -> None:
-    for pidname in (f"relay-port-{name}-lab", f"relay-port-{name}"):
+    _stop_relay(f"relay-port-{name}-lab", f"relay-port-{name}")
+    (RUN / f"port-{name}.sock").unlink(missing_ok=True)
+
+
+def _stop_relay(*pidnames: str) -> None:
+    for pidname in pidnames:
         pidfile = _pidfile(pidname)
         try:
             pid = int(pidfile.read_text())
@@ -212,7 +234,6 @@ def stop_port_relay(name: str) -> None:
         except (OSError, ValueError):
             pass
         pidfile.unlink(missing_ok=True)
-    (RUN / f"port-{name}.sock").unlink(missing_ok=True)
 
 
 def _wait_gone(pid: int, seconds: float = 5.0) -> None:

@@ -69,7 +69,7 @@ _CHANGE_ERRORS = {
 
 class RemoraSchema(AutoSchema):
     """Every operation documents the refusals errors.py answers with, beside its success; only
-    a GET pages (a launch answers its runs as a plain list, not a page of a list view)."""
+    a GET pages (a launch on the list's address answers its runs and refusals, not a page)."""
 
     def _get_paginator(self):
         return super()._get_paginator() if self.method == "GET" else None

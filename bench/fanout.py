@@ -23,7 +23,6 @@ Run: .venv/bin/python bench/fanout.py [--hosts 50] [--concurrency 25] [--rounds 
 
 import argparse
 import contextlib
-import getpass
 import os
 import shutil
 import signal
@@ -37,23 +36,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from job_latency import ensure_user  # noqa: E402 (bench/ is on the path when this runs)
+
 DB = "remora_bench_fanout"
 REDIS_URL = "redis://127.0.0.1:6379/12"
 
 
 def address(i: int) -> str:
     return f"127.0.2.{i + 1}"
-
-
-def ensure_user(name: str) -> str:
-    if name == getpass.getuser():
-        return name
-    if subprocess.run(["id", name], capture_output=True).returncode != 0:
-        if os.geteuid() != 0:
-            raise SystemExit(f"no account {name}; run as root or pass --user {getpass.getuser()}")
-        subprocess.run(["useradd", "-m", "-s", "/bin/bash", name], check=True)
-        subprocess.run(["usermod", "-p", "*", name], check=True)  # no password, not locked
-    return name
 
 
 def start_sshds(work: Path, account: str, n: int) -> list:

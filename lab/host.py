@@ -56,13 +56,29 @@ def _hierarchies() -> list[Path]:
     return found
 
 
-def cgroup_dirs(host: LabHost) -> list[Path]:
+def _cgroup_dirs_here(host: LabHost) -> list[Path]:
     return [h / PREFIX / host.name for h in _hierarchies()]
+
+
+def _cgroup_record(host: LabHost) -> Path:
+    return RUN / f"host-{host.name}.cgroups"
+
+
+def cgroup_dirs(host: LabHost) -> list[Path]:
+    """Where this process would put the host's groups, and where they were put at its start:
+    on a cgroup v1 machine another process (`make lab` before `make test`) may sit in another
+    group of a hierarchy (a memory group per process tree), and its `down` must find them."""
+    here = _cgroup_dirs_here(host)
+    try:
+        made = [Path(line) for line in _cgroup_record(host).read_text().splitlines() if line]
+    except OSError:
+        made = []
+    return list(dict.fromkeys([*made, *here]))
 
 
 def _make_cgroups(host: LabHost) -> list[Path]:
     made = []
-    for directory in cgroup_dirs(host):
+    for directory in _cgroup_dirs_here(host):
         for level in (directory.parent, directory):
             level.mkdir(exist_ok=True)
             # A v1 cpuset group takes no process until it has cpus and memory nodes.
@@ -210,6 +226,7 @@ def start(host: LabHost, base: Path, archives: Path) -> None:
     RUN.mkdir(parents=True, exist_ok=True)
     paths = layers(host)
     procs = _make_cgroups(host)
+    _cgroup_record(host).write_text("".join(f"{p.parent}\n" for p in procs))
     env = {
         "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
         "LAB_BASE": str(base),
@@ -284,6 +301,8 @@ def stop(host: LabHost, timeout: float = 15.0) -> None:
     for procs in cgroup_dirs(host):
         _kill_all(procs)
     remove_cgroups(host)
+    if not any(d.exists() for d in cgroup_dirs(host)):
+        _cgroup_record(host).unlink(missing_ok=True)
     _pidfile(host).unlink(missing_ok=True)
 
 

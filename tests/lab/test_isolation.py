@@ -12,6 +12,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -137,6 +138,34 @@ def test_up_and_down_leave_the_machine_as_it_was(lab_was_up):
     assert _lab_cgroups() == []
     assert net.our_namespaces() == []
     assert _lab_processes() == []
+
+
+def test_down_finds_the_groups_of_a_lab_started_from_other_cgroups(lab_was_up):
+    """`make lab` and `make test` are different processes; on a cgroup v1 machine they may sit
+    in different groups of a hierarchy (a memory group per process tree). The `down` of one
+    must still remove what the `up` of the other made (CI once kept a memory group)."""
+    elsewhere = [h / f"{PREFIX}-elsewhere" for h in host._hierarchies()]
+    for directory in elsewhere:
+        directory.mkdir(exist_ok=True)
+        for knob in ("cpuset.cpus", "cpuset.mems"):
+            if (directory / knob).exists() and not (directory / knob).read_text().strip():
+                (directory / knob).write_text((directory.parent / knob).read_text())
+    join = "".join(f'echo $$ > "{d}/cgroup.procs"; ' for d in elsewhere)
+    try:
+        subprocess.run(
+            ["/bin/sh", "-c", join + 'exec "$0" -m lab up', sys.executable],
+            check=True, capture_output=True, timeout=900, cwd=Path(__file__).parents[2],
+        )  # fmt: skip
+        made = [d for h in HOSTS for d in host.cgroup_dirs(h) if d.exists()]
+        assert any(str(d).startswith(tuple(map(str, elsewhere))) for d in made), made
+
+        control.down(log=lambda *_: None)
+
+        assert _lab_cgroups() == [] and _lab_processes() == []
+    finally:
+        control.down(log=lambda *_: None)
+        for directory in elsewhere:
+            directory.rmdir()
 
 
 def test_down_twice_is_harmless(lab_was_up):

@@ -56,6 +56,14 @@ def _gated(gate) -> str:
     )
 
 
+def _follow_gated(start_remora, user, gate):
+    """`remora run adhoc --follow` of a gated command on sunjammer, as a live process."""
+    return start_remora(
+        "run", "adhoc", "--host", "sunjammer", "-p", f"command={_gated(gate)}",
+        "-p", "changes_host=false", "--follow", token=token_for(user),
+    )  # fmt: skip
+
+
 # --- The client is only a client -------------------------------------------------------------
 
 
@@ -228,18 +236,7 @@ def test_run_follow_prints_the_output_as_it_arrives(
     start_remora, bernie, sunjammer, worker, tmp_path
 ):
     gate = tmp_path / "gate"
-    process = start_remora(
-        "run",
-        "adhoc",
-        "--host",
-        "sunjammer",
-        "-p",
-        f"command={_gated(gate)}",
-        "-p",
-        "changes_host=false",
-        "--follow",
-        token=token_for(bernie),
-    )
+    process = _follow_gated(start_remora, bernie, gate)
 
     first = _line(process.stdout)
     run = JobRun.objects.get(recipe="adhoc")
@@ -341,18 +338,7 @@ def test_ctrl_c_stops_following_and_leaves_the_run_alone(
     start_remora, bernie, sunjammer, worker, tmp_path
 ):
     gate = tmp_path / "gate"
-    process = start_remora(
-        "run",
-        "adhoc",
-        "--host",
-        "sunjammer",
-        "-p",
-        f"command={_gated(gate)}",
-        "-p",
-        "changes_host=false",
-        "--follow",
-        token=token_for(bernie),
-    )
+    process = _follow_gated(start_remora, bernie, gate)
     assert _line(process.stdout) == b"first-line\n"
 
     process.send_signal(signal.SIGINT)

@@ -52,6 +52,8 @@ class LabHost:
 HOSTS = (LabHost("beamrider", 2), LabHost("sunjammer", 3), LabHost("remora2", 4))
 BY_NAME = {h.name: h for h in HOSTS}
 # Hosts that only some tests boot, never `make lab` nor the lab fixtures: a fresh server to install
-# the console on (tests/lab/test_install.py). `down` and a new `up` clear them as well.
+# the console on, and one for a second machine's workers (tests/lab/test_install.py). `down` and
+# a new `up` clear them as well.
 CONSOLE = LabHost("console", 5)
-EXTRA_HOSTS = (CONSOLE,)
+WORKER = LabHost("worker", 6)
+EXTRA_HOSTS = (CONSOLE, WORKER)

@@ -168,7 +168,7 @@ def install_sh_variable(name: str) -> str:
 def installed_as(source: str) -> str:
     """Where install.sh puts a file of the bundle's deploy/ folder."""
     text = (DEPLOY / "install.sh").read_text()
-    pattern = rf'^install -m 0[0-7]+ "\$bundle/deploy/{re.escape(source)}" "?([^"\s]+)"?$'
+    pattern = rf'^ *install -m 0[0-7]+ "\$bundle/deploy/{re.escape(source)}" "?([^"\s]+)"?$'
     match = re.search(pattern, text, re.M)
     assert match, f"install.sh does not install {source}"
     return re.sub(r"\$(\w+)", lambda m: install_sh_variable(m.group(1)), match.group(1))

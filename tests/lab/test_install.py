@@ -10,34 +10,39 @@ launches Host health on sunjammer, another lab host, from that console; it runs 
 console host reboots: the web server, the workers and the ticker come back by themselves, the
 run is still there, no run is lost, and a new run works."""
 
-import hashlib
-import http.client
 import json
 import re
 import shlex
-import shutil
 import subprocess
 import time
-from http.cookies import SimpleCookie
-from pathlib import Path
-from urllib.parse import urlencode
 
 import pytest
 
 from lab import base, control, host, net
-from lab.config import BY_NAME, CACHE, CONSOLE, DEPLOY_USER, SSH_PORT
+from lab.config import BY_NAME, CONSOLE, SSH_PORT, SUBNET, WORKER
 from tests.fixtures.lab import ensure_lab_tools
+from tests.fixtures.lab_install import (
+    PASSWORD,
+    SERVER_NAME,
+    Browser,
+    Server,
+    boot_fresh,
+    build_bundle,
+    launch_host_health,
+    run_state,
+    sign_in,
+    throw_away,
+    units_active,
+    wait_for_run,
+    wait_for_web,
+)
 from tests.fixtures.services import ensure_debian_package
 
 pytestmark = pytest.mark.lab
 
-ROOT = Path(__file__).resolve().parents[2]
-SERVER_NAME = CONSOLE.name  # what the console answers to (ALLOWED_HOSTS, the Host header)
 WEB_PORT = 8000
 LEAD, DELEGATE = "lead", "dana"
-PASSWORD = "install-test-pw-2026"  # noqa: S105 (a lab host's throwaway account)
 UNITS = ("remora-web", "remora-ticker", "remora-worker@1", "remora-worker@2")
-FINISHED = {"succeeded", "failed", "cancelled", "timed_out", "lost", "rejected"}
 # A sunjammer operator (no second factor needed there), as an admin would grant it.
 MAKE_DELEGATE = f"""
 from django.contrib.auth import get_user_model
@@ -63,207 +68,7 @@ print(json.dumps(list(JobRun.objects.order_by("pk").values_list("pk", "state")))
 """
 
 
-# --- The bundle: built here, once per content of the tree -------------------------------------
-
-
-def _tree_hash() -> str:
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout
-    digest = hashlib.sha256()
-    # Everything the bundle may carry; the tests and benchmarks are not in it.
-    names = [p for p in listed.decode().split("\0") if p and not p.startswith(("tests/", "bench/"))]
-    for name in sorted(names):
-        path = ROOT / name
-        if path.is_file():
-            digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
-
-
-def build_bundle() -> tuple[Path, float | None]:
-    """`make dist`'s bundle (its tarball) and the seconds the build took (None: cached)."""
-    ensure_debian_package("/usr/bin/patchelf", "patchelf")
-    ensure_debian_package("/usr/bin/git", "git")
-    bundles = CACHE / "bundles"
-    target = bundles / _tree_hash()
-    if not (target / ".complete").exists():
-        shutil.rmtree(bundles, ignore_errors=True)  # one bundle kept: the current tree's
-        target.mkdir(parents=True)
-        started = time.monotonic()
-        built = subprocess.run(
-            [str(ROOT / "deploy/build-bundle.sh"), "--out", str(target)],
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-        assert built.returncode == 0, built.stdout + built.stderr
-        (target / ".complete").touch()
-        seconds = time.monotonic() - started
-    else:
-        seconds = None
-    [tarball] = target.glob("remora-admin-*.tar.gz")
-    return tarball, seconds
-
-
-# --- SSH to the console host, as an admin would -----------------------------------------------
-
-
-class Server:
-    """The console host reached over its SSH relay with the lab's key and its pinned host key,
-    as the deploy account (passwordless sudo), with the machine's OpenSSH client."""
-
-    def __init__(self, key: Path, known_hosts: Path):
-        self.options = [
-            "-i", str(key), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
-            "-o", f"UserKnownHostsFile={known_hosts}", "-o", "ConnectTimeout=10",
-        ]  # fmt: skip
-        self.login = f"{DEPLOY_USER}@{CONSOLE.relay_address}"
-
-    def ssh(self, command: str, timeout: float = 900, stdin: bytes | None = None) -> str:
-        result = subprocess.run(
-            ["ssh", *self.options, self.login, command],
-            input=stdin,
-            capture_output=True,
-            timeout=timeout,
-        )
-        output = (result.stdout + result.stderr).decode(errors="replace")
-        assert result.returncode == 0, f"{command}\n{output}"
-        return result.stdout.decode(errors="replace")
-
-    def scp(self, source: Path, destination: str) -> None:
-        result = subprocess.run(
-            ["scp", "-q", *self.options, str(source), f"{self.login}:{destination}"],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert result.returncode == 0, result.stderr
-
-    def manage(self, *args: str, timeout: float = 300) -> str:
-        """`sudo remora-admin ...`: the console's manage.py, as the README has it run."""
-        return self.ssh("sudo remora-admin " + shlex.join(args), timeout=timeout)
-
-
-# --- A browser's worth of HTTP, through the relay ---------------------------------------------
-
-
-class Browser:
-    """Plain HTTP to the relay, as the TLS front proxy would pass requests on: the Host the
-    console answers to and X-Forwarded-Proto: https (so its cookies are Secure, and kept)."""
-
-    def __init__(self, address: str, port: int):
-        self.address, self.port = address, port
-        self.cookies: dict[str, str] = {}
-
-    def request(self, method: str, path: str, form: dict | None = None, referer: str = "/"):
-        headers = {"Host": SERVER_NAME, "X-Forwarded-Proto": "https"}
-        if self.cookies:
-            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        body = None
-        if form is not None:
-            form = {"csrfmiddlewaretoken": self.cookies.get("csrftoken", ""), **form}
-            body = urlencode(form)
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-            headers["Origin"] = f"https://{SERVER_NAME}"
-            headers["Referer"] = f"https://{SERVER_NAME}{referer}"
-        connection = http.client.HTTPConnection(self.address, self.port, timeout=30)
-        try:
-            connection.request(method, path, body, headers)
-            response = connection.getresponse()
-            data = response.read()
-        finally:
-            connection.close()
-        for header in response.headers.get_all("Set-Cookie") or []:
-            cookie = SimpleCookie()
-            cookie.load(header)
-            for name, morsel in cookie.items():
-                self.cookies[name] = morsel.value
-        return response.status, response.headers, data.decode(errors="replace")
-
-    def get(self, path: str):
-        return self.request("GET", path)
-
-    def post(self, path: str, form: dict, referer: str):
-        return self.request("POST", path, form, referer)
-
-
-def wait_for_web(browser: Browser, seconds: float = 90) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            if browser.get("/login/")[0] in (200, 302):  # 302: signed in already
-                return
-        except OSError:
-            pass
-        assert time.monotonic() < deadline, "the console's web server did not answer"
-        time.sleep(0.5)
-
-
-def sign_in(browser: Browser, username: str) -> None:
-    status, _, page = browser.get("/login/")
-    assert status == 200 and 'name="csrfmiddlewaretoken"' in page
-    status, headers, page = browser.post(
-        "/login/", {"username": username, "password": PASSWORD}, referer="/login/"
-    )
-    assert status == 302, page[-2000:]
-    assert headers["Location"] in ("/", "https://console/"), headers["Location"]
-
-
-def launch_host_health(browser: Browser) -> int:
-    page = "/hosts/sunjammer/launch/?recipe=host_health"
-    status, _, text = browser.get(page)
-    assert status == 200, text[-2000:]
-    status, headers, text = browser.post(
-        "/hosts/sunjammer/launch/", {"recipe": "host_health", "launch": "Launch"}, referer=page
-    )
-    assert status == 302, re.sub(r"\s+", " ", text)[-3000:]
-    match = re.fullmatch(r"/runs/(\d+)/", headers["Location"])
-    assert match, headers["Location"]
-    return int(match.group(1))
-
-
-def run_state(browser: Browser, pk: int) -> tuple[str, str]:
-    status, _, page = browser.get(f"/runs/{pk}/")
-    assert status == 200, page[-2000:]
-    match = re.search(r'class="run-state run-(\w+)" id="run-state"', page)
-    assert match, page[-2000:]
-    return match.group(1), page
-
-
-def wait_for_run(browser: Browser, pk: int, seconds: float = 120) -> tuple[str, str]:
-    deadline = time.monotonic() + seconds
-    while True:
-        state, page = run_state(browser, pk)
-        if state in FINISHED or time.monotonic() > deadline:
-            return state, page
-        time.sleep(0.5)
-
-
 # --- The installed console --------------------------------------------------------------------
-
-
-def boot_fresh_console(public_key: str) -> float:
-    """A new server: its own layer thrown away, then booted from the base like the others."""
-    base_path, _ = base.build(lambda *_: None)
-    host.stop(CONSOLE)
-    shutil.rmtree(host.layers(CONSOLE)["top"], ignore_errors=True)
-    net.plug(CONSOLE)
-    host.prepare(CONSOLE, base_path, public_key)
-    hosts_file = host.layers(CONSOLE)["upper"] / "etc/hosts"
-    hosts_file.write_text(hosts_file.read_text() + f"{CONSOLE.address} {CONSOLE.name}\n")
-    # Lab only: its hosts are chrooted, and the kernel refuses a new user namespace to a
-    # chrooted process, so a unit with PrivateUsers= fails there with 217/USER (Debian's
-    # redis-server.service has it). On a real server the package works as shipped.
-    drop_in = host.layers(CONSOLE)["upper"] / "etc/systemd/system/redis-server.service.d"
-    drop_in.mkdir(parents=True, exist_ok=True)
-    (drop_in / "lab-no-user-namespace.conf").write_text("[Service]\nPrivateUsers=no\n")
-    host.start(CONSOLE, base_path, base.archives())
-    seconds = host.wait_running(CONSOLE)
-    net.start_ssh_relay(CONSOLE)
-    return seconds
 
 
 def reboot_console() -> float:
@@ -273,15 +78,6 @@ def reboot_console() -> float:
     host.start(CONSOLE, base.base_dir(), base.archives())
     host.wait_running(CONSOLE, timeout=120)  # "running": no failed unit
     return time.monotonic() - started
-
-
-def units_active(seconds: float = 60) -> dict[str, str]:
-    deadline = time.monotonic() + seconds
-    while True:
-        states = control.run(CONSOLE, "systemctl is-active " + " ".join(UNITS)).stdout.split()
-        if states == ["active"] * len(UNITS) or time.monotonic() > deadline:
-            return dict(zip(UNITS, states, strict=False))
-        time.sleep(0.5)
 
 
 @pytest.fixture(scope="module")
@@ -296,7 +92,7 @@ def installed(lab_hosts, tmp_path_factory):
     try:
         tarball, timings["bundle_build_s"] = build_bundle()
         t = time.monotonic()
-        timings["console_boot_s"] = boot_fresh_console(public)
+        timings["console_boot_s"] = boot_fresh(CONSOLE, public)
         known_hosts = scratch / "known_hosts"
         known_hosts.write_text(f"{CONSOLE.relay_address} {control.host_key(CONSOLE)}\n")
         server = Server(key, known_hosts)
@@ -360,6 +156,8 @@ def installed(lab_hosts, tmp_path_factory):
         yield {
             "tarball": tarball,
             "server": server,
+            "key": key,
+            "scratch": scratch,
             "relay": relay,
             "adopted": adopted,
             "timings": timings,
@@ -367,10 +165,7 @@ def installed(lab_hosts, tmp_path_factory):
         }
     finally:
         net.stop_host_relay(CONSOLE, "http")
-        net.stop_host_relay(CONSOLE, "ssh")
-        host.stop(CONSOLE)
-        net.unplug(CONSOLE)
-        shutil.rmtree(host.layers(CONSOLE)["top"], ignore_errors=True)
+        throw_away(CONSOLE)
 
 
 @pytest.fixture(scope="module")
@@ -384,7 +179,7 @@ def browser(installed):
 
 def test_the_install_runs_the_console_under_systemd_as_remora(installed, capsys):
     assert host.state(CONSOLE) == "running"  # no failed unit
-    assert units_active() == dict.fromkeys(UNITS, "active")
+    assert units_active(CONSOLE, UNITS) == dict.fromkeys(UNITS, "active")
     for unit in (*UNITS, "mariadb", "redis-server"):
         enabled = control.run(CONSOLE, f"systemctl is-enabled {unit}").stdout.strip()
         assert enabled == "enabled", unit
@@ -436,7 +231,7 @@ def test_after_a_reboot_everything_is_back_and_no_run_is_lost(installed, browser
     server = installed["server"]
 
     rebooted = reboot_console()
-    states = units_active()
+    states = units_active(CONSOLE, UNITS)
     back = time.monotonic()
     wait_for_web(browser)
     web_after_boot = time.monotonic() - back
@@ -470,11 +265,172 @@ def test_running_the_installer_again_upgrades_in_place_keeping_settings_and_data
     upgrade = f"./{name}/deploy/install.sh --no-apt"
     server.ssh(f"cd /tmp && tar xzf {shlex.quote(tarball.name)} && sudo {upgrade}", timeout=900)
 
-    assert units_active() == dict.fromkeys(UNITS, "active")
+    assert units_active(CONSOLE, UNITS) == dict.fromkeys(UNITS, "active")
     assert control.run(CONSOLE, "sha256sum /etc/remora/remora.env").stdout == settings_before
     assert json.loads(server.manage("shell", "--no-imports", "-c", RUNS)) == runs_before
     wait_for_web(browser)
     assert run_state(browser, runs_before[-1][0])[0] == "succeeded"  # still signed in
+
+
+# --- A second machine's workers ----------------------------------------------------------------
+
+LAUNCH_SLEEPER = f"""
+from django.contrib.auth import get_user_model
+from hosts.models import Host
+from jobs.launch import launch
+from jobs.recipes import get
+
+lead = get_user_model().objects.get(username={LEAD!r})
+[run] = launch(lead, get("adhoc"), [Host.objects.get(name="sunjammer")],
+               {{"command": "echo started; sleep 600", "changes_host": False}})
+print(run.pk)
+"""
+WORKERS_OF = """
+import json, sys
+from jobs.models import JobRun
+pks = json.loads(sys.stdin.read())
+print(json.dumps(dict(JobRun.objects.filter(pk__in=pks).values_list("pk", "worker"))))
+"""
+RUN_OF = """
+import json, sys
+from jobs.models import JobRun
+run = JobRun.objects.get(pk=int(sys.stdin.read()))
+print(json.dumps({"state": run.state, "worker": run.worker, "error": run.error}))
+"""
+
+
+def unpacked(server: Server, tarball) -> str:
+    """The bundle unpacked in /tmp on that server (copied first when it is not there)."""
+    name = tarball.name.removesuffix(".tar.gz")
+    if not server.succeeds(f"test -x /tmp/{name}/deploy/install.sh"):
+        server.scp(tarball, "/tmp/")
+        server.ssh(f"cd /tmp && tar xzf {shlex.quote(tarball.name)}")
+    return f"/tmp/{name}"
+
+
+def shell(server: Server, code: str, stdin: str = "") -> str:
+    return server.ssh("sudo remora-admin shell --no-imports -c " + shlex.quote(code),
+                      stdin=stdin.encode())  # fmt: skip
+
+
+def power_off(machine) -> None:
+    """Pull the plug: every process of the host killed at once, nothing told to stop."""
+    for directory in host.cgroup_dirs(machine):
+        host._kill_all(directory)
+    host.stop(machine)
+
+
+@pytest.fixture(scope="module")
+def worker_machine(installed):
+    """The README's "Workers on more machines": the console's installer opens MariaDB and Redis
+    to the lab's network; a fresh machine gets the bundle and the console's worker.env, and its
+    installer runs one worker there."""
+    console = installed["server"]
+    bundle = unpacked(console, installed["tarball"])
+    console.ssh(f"sudo {bundle}/deploy/install.sh --no-apt --allow-workers-from {SUBNET}.0/24",
+                timeout=600)  # fmt: skip
+    worker_env = console.ssh("sudo cat /etc/remora/worker.env")
+    try:
+        _, public = control.console_key()
+        boot_fresh(WORKER, public)
+        known_hosts = installed["scratch"] / "known_hosts_worker"
+        known_hosts.write_text(f"{WORKER.relay_address} {control.host_key(WORKER)}\n")
+        server = Server(installed["key"], known_hosts, WORKER)
+        server.ssh("umask 077 && cat > /tmp/worker.env", stdin=worker_env.encode())
+        bundle = unpacked(server, installed["tarball"])
+        installer = f"{bundle}/deploy/install.sh --worker-only --env-file /tmp/worker.env"
+        output = server.ssh(f"sudo {installer} --workers 1 && rm /tmp/worker.env", timeout=900)
+        yield {"server": server, "output": output, "worker_env": worker_env}
+    finally:
+        throw_away(WORKER)
+
+
+def test_the_console_opens_mariadb_and_redis_to_workers_with_a_password(installed, worker_machine):
+    env = worker_machine["worker_env"]
+    database = re.search(r"^DATABASE_URL=mysql://remora:\w+@([\d.]+):3306/remora$", env, re.M)
+    redis = re.search(r"^REDIS_URL=redis://:(\w+)@([\d.]+):6379/0$", env, re.M)
+    assert database and redis, env
+    assert database.group(1) == redis.group(2) == CONSOLE.address
+    assert "REMORA_AUDIT_SINK=none" in env  # the console alone writes the copy off the box
+    # Redis asks for the password from the workers' network; MariaDB lets no other user in.
+    ping = (
+        f"exec 3<>/dev/tcp/{CONSOLE.address}/6379; printf 'PING\\r\\n' >&3; "
+        "read -r line <&3; echo $line"
+    )
+    probe = control.run(WORKER, "timeout 10 bash -c " + shlex.quote(ping))
+    assert probe.stdout.startswith("-NOAUTH"), probe.stdout + probe.stderr
+    grants = control.run(CONSOLE, "mariadb -N -e \"SHOW GRANTS FOR 'remora'@'"
+                         f"{SUBNET}.0/255.255.255.0'\"").stdout  # fmt: skip
+    assert "GRANT SELECT, INSERT, UPDATE, DELETE ON `remora`.*" in grants, grants
+    assert "ALL PRIVILEGES" not in grants
+
+
+def test_a_second_machine_runs_workers_only(worker_machine):
+    assert units_active(WORKER, ("remora-worker@1",)) == {"remora-worker@1": "active"}
+    for absent in ("remora-web", "remora-ticker", "mariadb", "redis-server"):
+        found = control.run(WORKER, f"systemctl list-unit-files --no-legend {absent}.service")
+        assert found.stdout.strip() == "", absent
+    assert control.run(WORKER, "systemctl is-enabled remora-worker@1").stdout.strip() == "enabled"
+    assert control.run(WORKER, "stat -c '%U:%G %a' /etc/remora/remora.env").stdout.strip() == (
+        "root:remora 640"
+    )
+
+
+def test_runs_spread_across_both_machines(installed, worker_machine, browser):
+    server = installed["server"]
+    launched: list[int] = []
+    machines: set[str] = set()
+    while len(launched) < 12 and machines != {CONSOLE.name, WORKER.name}:
+        batch = [launch_host_health(browser) for _ in range(3)]
+        for pk in batch:
+            state, page = wait_for_run(browser, pk)
+            assert state == "succeeded", re.sub(r"\s+", " ", page)[-3000:]
+        launched += batch
+        workers = json.loads(shell(server, WORKERS_OF, json.dumps(launched)))
+        machines = {w.split(":")[0] for w in workers.values()}
+
+    assert machines == {CONSOLE.name, WORKER.name}, workers
+
+
+def test_a_worker_machine_powered_off_mid_run_leaves_its_run_lost_and_the_rest_goes_on(
+    installed, worker_machine, browser, capsys
+):
+    server = installed["server"]
+    console_workers = "remora-worker@1 remora-worker@2"
+    # Only the worker machine takes the next run: a command that runs for ten minutes.
+    server.ssh(f"sudo systemctl stop {console_workers}")
+    try:
+        pk = int(shell(server, LAUNCH_SLEEPER).strip())
+        deadline = time.monotonic() + 60
+        while (run := json.loads(shell(server, RUN_OF, str(pk))))["state"] != "running":
+            assert time.monotonic() < deadline, run
+            time.sleep(0.5)
+        assert run["worker"].startswith(f"{WORKER.name}:"), run
+        deadline = time.monotonic() + 30
+        while "started" not in run_state(browser, pk)[1]:
+            assert time.monotonic() < deadline
+            time.sleep(0.5)
+    finally:
+        server.ssh(f"sudo systemctl start {console_workers}")
+
+    power_off(WORKER)
+    off = time.monotonic()
+
+    # The console's own workers go on: a new run succeeds there meanwhile.
+    other = launch_host_health(browser)
+    state, page = wait_for_run(browser, other)
+    assert state == "succeeded", re.sub(r"\s+", " ", page)[-3000:]
+    assert json.loads(shell(server, RUN_OF, str(other)))["worker"].startswith(f"{CONSOLE.name}:")
+    # The ticker's reaper: no heartbeat for REMORA_RUN_HEARTBEAT_TIMEOUT (30 s) means lost.
+    deadline = time.monotonic() + 120
+    while (run := json.loads(shell(server, RUN_OF, str(pk))))["state"] == "running":
+        assert time.monotonic() < deadline, run
+        time.sleep(1)
+    assert run["state"] == "lost", run
+    assert "the worker stopped reporting" in run["error"]
+    with capsys.disabled():
+        print(f"\nworkers: the powered-off machine's run marked lost {time.monotonic() - off:.0f} s"
+              " after the power went")  # fmt: skip
 
 
 def test_the_machine_got_no_lab_address_or_route(installed):

@@ -99,17 +99,6 @@ else
   [ -z "$env_file" ] || die "--env-file goes with --worker-only (the console writes its own settings)"
 fi
 
-if [ "$worker_only" = 1 ]; then
-  packages=("${PYTHON_PACKAGES[@]}")
-else
-  packages=("${SERVER_PACKAGES[@]}" "${PYTHON_PACKAGES[@]}")
-fi
-if [ "$apt" = 1 ]; then
-  say "apt: ${packages[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q >/dev/null
-  apt-get install -y -q --no-install-recommends "${packages[@]}" >/dev/null
-fi
 if [ -n "$workers_from" ]; then
   # This machine's IPv4 address in that network: where the workers will find MariaDB and Redis.
   advertise=$("$bundle/python/bin/python3" - "$workers_from" <<'PY'
@@ -132,6 +121,17 @@ print(found[0], network.network_address, network.netmask)
 PY
   )
   read -r advertise worker_network worker_netmask <<<"$advertise"
+fi
+if [ "$worker_only" = 1 ]; then
+  packages=("${PYTHON_PACKAGES[@]}")
+else
+  packages=("${SERVER_PACKAGES[@]}" "${PYTHON_PACKAGES[@]}")
+fi
+if [ "$apt" = 1 ]; then
+  say "apt: ${packages[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  apt-get install -y -q --no-install-recommends "${packages[@]}" >/dev/null
 fi
 if [ "$worker_only" = 0 ]; then
   systemctl enable --now mariadb.service redis-server.service >/dev/null 2>&1 ||

@@ -248,3 +248,88 @@ def test_gunicorn_listens_where_the_environment_says(env, bind, workers, monkeyp
     assert config["workers"] == (workers or min(2 * (os.cpu_count() or 1) + 1, 8))
     # Threaded workers: a follower's long poll holds a thread, not a whole worker.
     assert config["worker_class"] == "gthread" and config["threads"] >= 4
+
+
+# Bad arguments end install.sh before it changes anything, with the reason in words. It runs as
+# `nobody` (told it is root by an `id` of ours), and apt-get, systemctl and useradd of ours
+# write down any call: should a check let bad input through, nothing could change here.
+BAD_ARGUMENTS = [
+    (["--allow-workers-from", "10.0.0.1/24"], "must be an IPv4 network like 10.0.0.0/24"),
+    (["--allow-workers-from", "10.0.0.0/33"], "must be an IPv4 network like 10.0.0.0/24"),
+    (["--allow-workers-from", "10.0.0.0"], "must be an IPv4 network like 10.0.0.0/24"),
+    (["--allow-workers-from", "0.0.0.0/0"], "of at most a /8"),
+    (["--allow-workers-from", "UNUSED"], "no address of this machine is in UNUSED"),
+    (["--worker-only"], "--worker-only needs --env-file FILE on the first install"),
+    (["--worker-only", "--allow-workers-from", "10.0.0.0/24"], "is for the console's machine"),
+    (["--env-file", "/etc/hostname"], "--env-file goes with --worker-only"),
+    (["--worker-only", "--env-file", "/etc/hostname"], "has no DATABASE_URL or REDIS_URL"),
+    (["--worker-only", "--env-file", "/no/such/file"], "--env-file: cannot read"),
+    (["--workers", "0"], "--workers must be a number from 1 to 99"),
+    (["--set", "NO_SUCH_KEY=1"], "no such setting in remora.env.example"),
+    (["--frobnicate"], "unknown argument: --frobnicate"),
+]
+
+
+def _a_network_this_machine_is_not_in() -> str:
+    import ipaddress
+
+    out = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True)
+    mine = [ipaddress.ip_interface(line.split()[3]).ip for line in out.stdout.splitlines()]
+    for candidate in ("198.51.100.0/24", "203.0.113.0/24", "192.0.2.0/24"):  # documentation's
+        if not any(a in ipaddress.ip_network(candidate) for a in mine):
+            return candidate
+    raise AssertionError(f"this machine has an address in every documentation network: {mine}")
+
+
+@pytest.fixture(scope="module")
+def fake_bundle():
+    """A bundle's shape (deploy/, a python, a wheelhouse) that `nobody` can read, and a PATH
+    whose id says 0 and whose apt-get, systemctl and useradd only write down that they ran."""
+    import shutil
+    import tempfile
+
+    top = Path(tempfile.mkdtemp(prefix="remora-install-args-"))
+    top.chmod(0o755)
+    bundle = top / "bundle"
+    shutil.copytree(DEPLOY, bundle / "deploy")
+    (bundle / "wheelhouse").mkdir()
+    (bundle / "python/bin").mkdir(parents=True)
+    (bundle / "python/bin/python3").symlink_to("/usr/bin/python3")
+    fake = top / "bin"
+    fake.mkdir()
+    calls = top / "calls"
+    calls.write_text("")
+    calls.chmod(0o666)
+    (fake / "id").write_text("#!/bin/sh\necho 0\n")
+    for name in ("apt-get", "systemctl", "useradd", "install", "mariadb"):
+        (fake / name).write_text(f'#!/bin/sh\necho "{name} $*" >> {calls}\n')
+    for script in fake.iterdir():
+        script.chmod(0o755)
+    for path in bundle.rglob("*"):
+        if not path.is_symlink():
+            path.chmod(0o755 if path.is_dir() or path.suffix == ".sh" else 0o644)
+    yield bundle, fake, calls
+    shutil.rmtree(top)
+
+
+@pytest.mark.parametrize(("arguments", "said"), BAD_ARGUMENTS)
+def test_install_sh_refuses_bad_arguments_in_words_before_changing_anything(
+    fake_bundle, arguments, said
+):
+    bundle, fake, calls = fake_bundle
+    calls.write_text("")
+    unused = _a_network_this_machine_is_not_in()
+    arguments = [unused if a == "UNUSED" else a for a in arguments]
+    said = said.replace("UNUSED", unused)
+    result = subprocess.run(
+        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--",
+         str(bundle / "deploy/install.sh"), *arguments],
+        env={"PATH": f"{fake}:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert said in result.stderr, result.stderr
+    assert result.stderr.startswith("install: "), result.stderr
+    assert result.stdout == ""
+    assert calls.read_text() == ""

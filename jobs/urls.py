@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_keys, views_maintenance, views_plan, views_schedules
+from . import views, views_keys, views_maintenance, views_plan, views_schedules, views_workers
 
 app_name = "jobs"
 urlpatterns = [
@@ -37,6 +37,7 @@ urlpatterns = [
         views_maintenance.maintenance_delete,
         name="maintenance_delete",
     ),
+    path("workers/", views_workers.worker_list, name="workers"),
     path("alerts/", views_schedules.alert_list, name="alerts"),
     path(
         "alerts/<int:pk>/acknowledge/",

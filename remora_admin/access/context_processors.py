@@ -19,6 +19,7 @@ def access(request: HttpRequest) -> dict:
             "audit": can(user, Action.READ_ZONE_AUDIT),
             "credentials": can(user, Action.MANAGE_CREDENTIALS),
             "people": can(user, Action.VIEW_PEOPLE),
+            "workers": can(user, Action.READ_ALL_RUNS),
             "grant": can(user, Action.GRANT_IN_ZONE),
             "admin": user.is_superuser and is_verified(user),
         },

@@ -179,6 +179,11 @@ EXPECTED: dict[str, tuple[str, str] | dict[str, tuple[str, str]]] = {
             "LOG 403 403 403 302 404 404 404 404 404",
         ),
     },
+    # Every worker with the run it is on, in every zone: those who read every run.
+    "jobs:workers": (
+        "LOG 403 403 403 403 403 403 403 200 200",
+        "405 405 405 405 405 405 405 405 405 405",
+    ),
     "jobs:alerts": (
         "LOG 403 200 200 200 200 200 200 200 200",
         "LOG 403 200 200 200 200 200 200 200 200",

@@ -52,7 +52,8 @@ def register(machine: str, pid: int, *, heard: datetime | None = None) -> Worker
 def run_on(host, state, worker="") -> JobRun:
     now = timezone.now()
     return JobRun.objects.create(
-        host=host, batch=uuid.uuid4(), recipe="host_health", script="uptime", timeout=60, state=state, worker=worker,
+        host=host, batch=uuid.uuid4(), recipe="host_health", script="uptime", timeout=60,
+        state=state, worker=worker,
         queued_at=now - timedelta(seconds=30), started_at=now if worker else None,
         finished_at=now if state == RunState.SUCCEEDED else None,
     )  # fmt: skip

@@ -1,4 +1,4 @@
-"""`remora alerts`, `schedules`, `tokens`."""
+"""`remora alerts`, `schedules`, `tokens`, `workers`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from .base import (
 )
 from .output import table, when
 
-# --- Alerts, schedules, tokens ----------------------------------------------------------------
+# --- Alerts, schedules, tokens, workers ------------------------------------------------------
 
 
 @cli.command()
@@ -88,6 +88,29 @@ def tokens(obj: State) -> None:
     table(
         ["ID", "NAME", "TOKEN", "SCOPE", "STATE", "EXPIRES", "LAST USED"], rows, empty="No tokens."
     )
+
+
+@cli.command()
+@json_option
+@click.pass_obj
+def workers(obj: State) -> None:
+    """The job workers on every machine, the run each is on, and the backlog."""
+    found = obj.client().get("/api/workers/")
+    if obj.json:
+        return dump(found)
+    if found.get("queue_error"):
+        click.echo(f"The job queue (Redis) does not answer: {found['queue_error']}", err=True)
+    rows = [
+        [w["name"], w["state"], f"#{w['run']}" if w.get("run") else "", when(w.get("since")),
+         when(w.get("last_heard"))]
+        for w in found["workers"]
+    ]  # fmt: skip
+    table(["WORKER", "STATE", "RUN", "UP SINCE", "LAST HEARD"], rows, empty="No worker is running.")
+    backlog = f"{found['queued']} queued"
+    if found.get("oldest_queued"):
+        backlog += f" (the oldest since {when(found['oldest_queued'])})"
+    waiting = found["waiting_for_host"]
+    click.echo(f"{found['alive']} alive; {backlog}; {waiting} waiting for their host")
 
 
 def main() -> None:  # pragma: no cover - the console script is `cli`

@@ -321,3 +321,22 @@ class MeSerializer(serializers.Serializer):
     roles = serializers.ListField(child=serializers.CharField())
     second_factor = serializers.BooleanField()
     token = TokenSerializer(allow_null=True)
+
+
+class WorkerSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="machine:pid, as runs name the worker that ran them")
+    machine = serializers.CharField()
+    pid = serializers.IntegerField()
+    state = serializers.ChoiceField(choices=["busy", "idle", "suspended", "silent"])
+    since = serializers.DateTimeField(allow_null=True)
+    last_heard = serializers.DateTimeField(allow_null=True)
+    run = serializers.IntegerField(source="run.pk", default=None, allow_null=True)
+
+
+class WorkersSerializer(serializers.Serializer):
+    workers = WorkerSerializer(many=True)
+    alive = serializers.IntegerField()
+    queued = serializers.IntegerField(help_text="Runs queued, not yet taken by a worker.")
+    oldest_queued = serializers.DateTimeField(allow_null=True)
+    waiting_for_host = serializers.IntegerField()
+    queue_error = serializers.CharField(help_text="What Redis said when it did not answer.")

@@ -45,6 +45,7 @@ urlpatterns = [
     path("schedules/<int:pk>/disable/", other.ScheduleDisable.as_view(), name="schedule_disable"),
     path("alerts/", other.AlertList.as_view(), name="alerts"),
     path("alerts/<int:pk>/acknowledge/", other.AlertAcknowledge.as_view(), name="alert_ack"),
+    path("workers/", other.WorkerList.as_view(), name="workers"),
     path("audit/events/", other.EventList.as_view(), name="events"),
     path("audit/events/<int:sequence>/", other.EventDetail.as_view(), name="event"),
     path("audit/export/", other.EventExport.as_view(), name="export"),

@@ -1,5 +1,6 @@
-"""Schedules (view, enable, disable), alerts (view, acknowledge), the audit log (filter,
-one event, export), your tokens and who you are. The pages' own rules, asked the same way."""
+"""Schedules (view, enable, disable), alerts (view, acknowledge), the workers, the audit log
+(filter, one event, export), your tokens and who you are. The pages' own rules, asked the
+same way."""
 
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
@@ -9,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from jobs import alerts, schedules
+from jobs import alerts, schedules, workers
 from jobs.models import Schedule
 from jobs.views_schedules import schedule_for, visible, visible_hosts
 from remora_admin import audit_views
@@ -122,6 +123,19 @@ AUDIT_FILTERS = [
     OpenApiParameter("until", OpenApiTypes.DATE, description="Up to this day (UTC)."),
     OpenApiParameter("q", str, description="Text in the target or details."),
 ]
+
+
+class WorkerList(APIView):
+    """Every job worker on every machine, the run each is on, and the backlog (the console's
+    Workers page). For those who read every run."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        require(request, Action.READ_ALL_RUNS)
+
+    @extend_schema(responses=s.WorkersSerializer)
+    def get(self, request: Request) -> Response:
+        return Response(s.WorkersSerializer(workers.snapshot()).data)
 
 
 class AuditReading(APIView):

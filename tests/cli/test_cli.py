@@ -538,3 +538,20 @@ def test_plan_apply_sends_the_defaults_and_prints_each_reason_it_is_refused(
         "sunjammer" in done.stderr  # fmt: skip
     assert "Git ref" not in done.stderr  # its default (main) was sent, as the form offers it
     assert "s3cret" not in done.stdout + done.stderr
+
+
+def test_workers_lists_the_live_worker_and_refuses_an_operator_in_words(
+    remora, ivan, carol, worker
+):
+    import socket as _socket
+
+    shown = remora("workers", token=token_for(ivan, scope="read"))
+    refused = remora("workers", token=token_for(carol))
+
+    assert shown.returncode == 0, shown.stderr
+    header, *rows, summary = shown.stdout.splitlines()
+    assert header.split() == ["WORKER", "STATE", "RUN", "UP", "SINCE", "LAST", "HEARD"]
+    assert any(row.startswith(f"{_socket.gethostname()}:") and " idle " in row for row in rows)
+    assert summary.startswith(f"{len(rows)} alive; 0 queued;")
+    assert refused.returncode == 1
+    assert "auditor role to read every run" in refused.stderr

@@ -150,3 +150,18 @@ def test_only_those_who_read_every_run_see_the_page_and_its_link(auditor, host):
         reverse("jobs:workers") not in sign_in(operator).get(reverse("dashboard")).content.decode()
     )
     assert reverse("jobs:workers") in sign_in(auditor).get(reverse("dashboard")).content.decode()
+
+
+def test_the_api_gives_the_same_board(auditor, host, redis_conn):
+    register("worker2", 7)
+    busy = run_on(host, RunState.RUNNING, worker="worker2:7")
+    run_on(host, RunState.QUEUED)
+
+    answer = sign_in(auditor).get("/api/workers/")
+
+    assert answer.status_code == 200
+    data = answer.json()
+    assert data["alive"] == 1 and data["queued"] == 1 and data["queue_error"] == ""
+    [worker] = data["workers"]
+    assert worker["name"] == "worker2:7" and worker["machine"] == "worker2"
+    assert worker["state"] == "busy" and worker["run"] == busy.pk

@@ -32,6 +32,7 @@ class WorkerRow:
     since: datetime | None
     last_heard: datetime | None
     run: JobRun | None
+    heard_seconds: int | None = None  # how long ago it was last heard, when it was
 
 
 @dataclass
@@ -106,6 +107,11 @@ def snapshot() -> Snapshot:
             since=_aware(worker.birth_date) if worker.birth_date else None,
             last_heard=_aware(worker.last_heartbeat) if worker.last_heartbeat else None,
             run=run,
+            heard_seconds=(
+                max(0, int((now - _aware(worker.last_heartbeat)).total_seconds()))
+                if worker.last_heartbeat
+                else None
+            ),
         )
         machines.setdefault(row.machine, Machine(row.machine)).workers.append(row)
     finished = Counter()

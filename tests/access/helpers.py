@@ -71,3 +71,15 @@ def sign_in(user, *, verified: bool = False, sudo: bool = False, client: Client 
 def events(action: str, **lookup):
     """The audit events of one kind, oldest first."""
     return list(AuditEvent.objects.filter(action=action, **lookup).order_by("sequence"))
+
+
+def sign_in_verified_in_browser(page, url: str, user) -> None:
+    """A real browser signs `user` in with the password, then the authenticator's code."""
+    page.goto(f"{url}/login/")
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/access/two-factor/verify/**")
+    page.fill("#id_token", current_code(TOTPDevice.objects.get(user=user)))
+    page.get_by_role("button", name="Verify").click()
+    page.wait_for_url(f"{url}/")

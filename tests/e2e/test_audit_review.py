@@ -17,7 +17,6 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import time_machine
 from django.utils import timezone
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import expect
 
 from hosts.credentials import encrypt, fingerprint, parse_private_key
@@ -26,7 +25,12 @@ from jobs import launch as launching
 from jobs.recipes import Category
 from jobs.tasks import execute_run
 from remora_admin.audit.models import AuditEvent
-from tests.access.helpers import PASSWORD, authenticator, current_code, give, make_user
+from tests.access.helpers import (
+    authenticator,
+    give,
+    make_user,
+    sign_in_verified_in_browser,
+)
 from tests.jobs.conftest import make_recipe  # noqa: F401 (a fixture)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -92,14 +96,7 @@ def _row_link(page, sequence: int):
 
 
 def _sign_in_verified(page, live_server, user) -> None:
-    page.goto(f"{live_server.url}/login/")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/access/two-factor/verify/**")
-    page.fill("#id_token", current_code(TOTPDevice.objects.get(user=user)))
-    page.get_by_role("button", name="Verify").click()
-    page.wait_for_url(f"{live_server.url}/")
+    sign_in_verified_in_browser(page, live_server.url, user)
 
 
 def test_an_auditor_filters_opens_a_runs_story_and_exports_csv(

@@ -9,14 +9,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.urls import reverse
 from django.utils import timezone
-from rq.worker import Worker, WorkerStatus
 
 from hosts.models import Host
-from jobs import queue
 from jobs.models import JobRun, RunState
-from jobs.worker import RemoraWorker
 from remora_admin.access.models import Role, Zone
 from tests.access.helpers import authenticator, give, make_user, sign_in
+from tests.fixtures.workers import register
 
 pytestmark = pytest.mark.django_db
 
@@ -33,20 +31,6 @@ def auditor():
 def host():
     zone = Zone.objects.create(name="sunjammer", sensitivity=Zone.Sensitivity.STANDARD)
     return Host.objects.create(name="sunjammer", address="127.0.0.1", zone=zone)
-
-
-def register(machine: str, pid: int, *, heard: datetime | None = None) -> Worker:
-    """A worker as RQ registers one at its start (`register_birth`), then its heartbeat."""
-    worker = RemoraWorker([queue.queue()], connection=queue.queue().connection)
-    worker.hostname, worker.pid = machine, pid
-    worker.register_birth()
-    worker.set_state(WorkerStatus.IDLE)
-    worker.heartbeat()
-    if heard is not None:  # a worker that stopped saying it is alive at that time
-        worker.connection.hset(
-            worker.key, "last_heartbeat", heard.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        )
-    return worker
 
 
 def run_on(host, state, worker="") -> JobRun:
@@ -80,6 +64,7 @@ def test_workers_on_two_machines_with_the_runs_they_are_on(auditor, host, redis_
     assert "1 run queued" in html
     console = html[html.index('id="machine-console"') : html.index('id="machine-worker2"')]
     assert "2 workers, 0 busy" in console and "2 runs ended here in the last 24 hours" in console
+    assert console.count(" s ago</td>") == 2  # heard from seconds ago
     assert console.count('<span class="run-state worker-idle">idle</span>') == 2
     other = html[html.index('id="machine-worker2"') :]
     assert "1 worker, 1 busy" in other
@@ -94,6 +79,7 @@ def test_a_worker_that_stopped_saying_it_is_alive_is_silent(auditor, host, redis
     html = page(auditor)
 
     assert '<span class="run-state worker-silent">silent</span>' in html
+    assert "2\xa0minutes ago" in html  # (timesince joins with a no-break space)
     assert "0 workers alive on 1 machine" in html
     assert "marked lost once its heartbeat is 30 s old" in html
 

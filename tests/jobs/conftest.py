@@ -14,12 +14,17 @@ from remora_admin.access.models import Grant, Role, Zone
 
 
 def _marked_processes() -> list[int]:
-    """This machine's processes that a run of the console marked (REMORA_RUN=remora-...)."""
+    """This machine's processes that a run of the console marked (REMORA_RUN=remora-...).
+    Only those in this PID namespace, where the loopback sshd runs them: a lab host's are in
+    its own, and belong to whoever runs a recipe there (another test session, CI's)."""
     found = []
+    ours = os.readlink("/proc/self/ns/pid")
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
+            if os.readlink(entry / "ns/pid") != ours:
+                continue
             environ = (entry / "environ").read_bytes().split(b"\0")
         except OSError:
             continue

@@ -27,6 +27,7 @@ import os
 import secrets
 import statistics
 import sys
+import tempfile
 import time
 import tracemalloc
 from datetime import UTC, datetime, timedelta
@@ -66,6 +67,8 @@ def prepare(events: int, fresh: bool) -> bool:
         ("ALLOWED_HOSTS", "testserver"),
         ("SECURE_SSL_REDIRECT", "false"),
         ("SECRET_KEY", secrets.token_hex(32)),
+        # DEBUG off serves collected, hashed static files (collected in main(), as on a server).
+        ("STATIC_ROOT", tempfile.mkdtemp(prefix="remora-bench-static-")),
     ):
         os.environ.setdefault(key, value)
     return not reuse
@@ -178,6 +181,7 @@ def main() -> None:
     from remora_admin.audit.chain import verify_chain
     from remora_admin.audit.models import AuditEvent, ChainHead
 
+    call_command("collectstatic", interactive=False, verbosity=0)
     use(SMALL)
     small_client = auditor()  # its sign-in is the first event; the generator writes 9 more
     call_command("remora_scale_data", events=9, runs=1, hosts=1, people=2, stdout=io.StringIO())
@@ -203,7 +207,10 @@ def main() -> None:
              "/audit/?group=run", f"/audit/?before={deep}", "/audit/?host=gen-host-0042",
              "/audit/?q=gen-host-0042", "/audit/?q=nowhere-at-all", "/audit/?outcome=refused",
              "/audit/?kind=provision",
-             f"/audit/?zone=beamrider&kind=provision&since={week}"]  # fmt: skip
+             f"/audit/?zone=beamrider&kind=provision&since={week}",
+             # The other pages an auditor opens, over the same 1,000 hosts and N/10 runs.
+             "/runs/", "/runs/?state=failed", "/runs/?host=gen-host-0042", "/",
+             "/hosts/"]  # fmt: skip
     results = []
     for path in pages:
         p50, p95 = timed(lambda path=path: get(client, path), args.repeat)

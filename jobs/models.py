@@ -87,7 +87,12 @@ class JobRun(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["host", "-id"]), models.Index(fields=["recipe", "-id"])]
+        # Each filter of the runs list walks its own index newest first (host, recipe, state).
+        indexes = [
+            models.Index(fields=["host", "-id"]),
+            models.Index(fields=["recipe", "-id"]),
+            models.Index(fields=["state", "-id"]),
+        ]
 
     def __str__(self) -> str:
         return f"run #{self.pk} {self.recipe} on {self.host.name}"

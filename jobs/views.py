@@ -28,6 +28,16 @@ def _runs_for(request: HttpRequest):
     )
 
 
+def newest(runs, count: int) -> list[JobRun]:
+    """The newest `count` of these runs, with their hosts, zones and people, in two steps: the
+    ids alone (MariaDB walks the runs' primary key, or an index, backwards), then those rows
+    with their joins. In one query with the joins it starts from the hosts and sorts every
+    run: 0.7 s at 100,000 runs (bench/audit_scale.py)."""
+    ids = list(runs.values_list("pk", flat=True)[:count])
+    return list(runs.model.objects.filter(pk__in=ids).select_related(
+        "host__zone", "requested_by", "approved_by").order_by("-pk"))  # fmt: skip
+
+
 @login_required
 def run_list(request: HttpRequest) -> HttpResponse:
     runs = _runs_for(request)
@@ -50,7 +60,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
         if can(request.user, Action.APPROVE, r)
     ]
     context = {
-        "runs": runs[:PAGE],
+        "runs": newest(runs, PAGE),
         "form": form,
         "awaiting": awaiting,
         "recipes": sorted(recipes.REGISTRY.values(), key=lambda r: r.title),

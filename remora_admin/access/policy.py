@@ -410,4 +410,9 @@ def scope(queryset: QuerySet, user: Any, action: Action = A.VIEW, via: str = "zo
 
     `via` is the path from the model to its zone: "zone" for hosts, "host__zone" for services.
     """
+    if holds_globally(user, action):
+        # Every zone: said as "has a zone", the same rows. "In (every zone)" makes MariaDB start
+        # from the zones and sort all the rows after: 0.3 s for the failed ones of 100,000 runs,
+        # 1.6 ms this way (bench/audit_scale.py).
+        return queryset.filter(**{f"{via}__isnull": False})
     return queryset.filter(**{f"{via}__in": zones_where(user, action)})

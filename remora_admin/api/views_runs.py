@@ -19,6 +19,7 @@ from jobs import launch as launching
 from jobs import recipes
 from jobs.forms import RunFilterForm
 from jobs.models import JobRun, OutputChunk, RunState
+from jobs.paging import IdsFirst
 from remora_admin.access.guards import get_for_user, require
 from remora_admin.access.policy import Action, Decision, scope
 
@@ -72,6 +73,9 @@ class RunList(Visible, generics.ListAPIView):
     @extend_schema(parameters=FILTERS)
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
+
+    def paginate_queryset(self, queryset):
+        return super().paginate_queryset(IdsFirst(queryset))  # (jobs/paging.py: why)
 
     @extend_schema(request=s.LaunchSerializer, responses={201: s.LaunchedSerializer})
     def post(self, request: Request) -> Response:
